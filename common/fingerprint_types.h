@@ -1,0 +1,36 @@
+// Vocabulary shared by every module: a Chromaprint fingerprint and its time base.
+#ifndef TRAINSPOTTER_COMMON_FINGERPRINT_TYPES_H_
+#define TRAINSPOTTER_COMMON_FINGERPRINT_TYPES_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace trainspotter {
+
+// Chromaprint's default algorithm (CHROMAPRINT_ALGORITHM_TEST2 = 1, what fpcalc uses) works on
+// mono 11025 Hz audio, 4096-sample frames with a hop of 4096/3 = 1365 samples: one 32-bit item
+// every 1365/11025 s (~0.1238 s, ~8.08 items per second).
+inline constexpr int kChromaprintAlgorithm = 1;
+inline constexpr int kFingerprintSampleRate = 11025;
+inline constexpr int kItemHopSamples = 1365;
+inline constexpr double kSecondsPerItem =
+    static_cast<double>(kItemHopSamples) / static_cast<double>(kFingerprintSampleRate);
+inline constexpr double kItemsPerSecond = 1.0 / kSecondsPerItem;
+
+// Seconds from the start of the fingerprinted audio to the start of item `index`.
+inline double ItemToSeconds(double index) { return index * kSecondsPerItem; }
+// Item index nearest to `seconds` (never negative).
+int64_t SecondsToItem(double seconds);
+
+// A fingerprint: Chromaprint's raw items plus the duration of the audio they came from.
+struct Fingerprint {
+  std::vector<uint32_t> items;
+  // Duration of the whole decoded input in seconds (may exceed what `items` covers when the
+  // fingerprint was limited to the first N seconds, as fpcalc's -length does).
+  double duration_seconds = 0.0;
+  int algorithm = kChromaprintAlgorithm;
+};
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_COMMON_FINGERPRINT_TYPES_H_

@@ -1,0 +1,108 @@
+// The catalogue: training datasets, their tracks' metadata and fingerprints, searchable by sound.
+//
+// A catalogue is a directory: `catalog.db` (SQLite, WAL mode) holds datasets, tracks and their
+// fingerprints; `LOCK` is held (flock) by the one writer. The in-memory Matcher is built from
+// the database on Open() and kept in step by every write through this object.
+//
+// Thread-safety: all methods may be called concurrently; Match() runs concurrently with writes.
+#ifndef TRAINSPOTTER_MATCHER_CATALOG_H_
+#define TRAINSPOTTER_MATCHER_CATALOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "matcher/matcher.h"
+
+namespace trainspotter {
+
+struct TrackMetadata {
+  std::string title, artist, album, source_url, license;
+  double duration_seconds = 0;
+  // Every other column the dataset lists, in manifest order.
+  std::vector<std::pair<std::string, std::string>> extra;
+};
+
+struct TrackInput {
+  std::string track_id;
+  TrackMetadata metadata;
+  std::vector<uint32_t> items;
+  // Identifies the content (e.g. hash of file bytes or of the fingerprint); re-ingesting a track
+  // whose hash is unchanged is skipped, a changed one replaces the old fingerprints.
+  std::string content_hash;
+};
+
+struct DatasetInfo {
+  std::string name, version, description;
+  int64_t tracks = 0;
+  double hours = 0;
+};
+
+struct TrackInfo {
+  std::string dataset, version, track_id;
+  TrackMetadata metadata;
+  int64_t num_items = 0;
+  std::string content_hash;
+};
+
+struct CatalogMatch {
+  TrackInfo track;
+  SegmentMatch segment;
+};
+
+struct CatalogMatchResult {
+  bool member = false;
+  std::vector<CatalogMatch> matches;  // best first
+};
+
+struct CatalogQuery {
+  std::vector<uint32_t> items;
+  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+  std::vector<std::string> datasets;  // empty = all
+  int max_matches = 10;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+class Catalog {
+ public:
+  enum class Mode { kReadOnly, kReadWrite };
+
+  // Opens (kReadWrite: creates if missing) the catalogue in `dir`. kReadWrite takes the writer
+  // lock: FAILED_PRECONDITION naming the holder if another writer has it. A catalogue written
+  // by a newer format version is refused with FAILED_PRECONDITION.
+  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& dir, Mode mode,
+                                                       const MatcherOptions& options = {});
+  virtual ~Catalog() = default;
+
+  // Creates the dataset (name, version) if needed; updates the description if given.
+  virtual absl::Status EnsureDataset(const std::string& name, const std::string& version,
+                                     const std::string& description) = 0;
+  // True if (dataset, track_id) is stored with this content hash.
+  virtual absl::StatusOr<bool> HasTrack(const std::string& dataset, const std::string& track_id,
+                                        const std::string& content_hash) const = 0;
+  // Adds or replaces tracks in one transaction; durable when it returns OK.
+  virtual absl::Status AddTracks(const std::string& dataset, absl::Span<const TrackInput> tracks) = 0;
+  // Deletes one track or (track_id empty) the whole dataset. Returns the number of tracks removed.
+  virtual absl::StatusOr<int64_t> Delete(const std::string& dataset,
+                                         const std::string& track_id) = 0;
+
+  virtual absl::StatusOr<std::vector<DatasetInfo>> ListDatasets() const = 0;
+  virtual absl::StatusOr<TrackInfo> GetTrack(const std::string& dataset,
+                                             const std::string& track_id) const = 0;
+
+  virtual absl::StatusOr<CatalogMatchResult> Match(const CatalogQuery& query) const = 0;
+
+  virtual int64_t num_tracks() const = 0;
+  virtual double hours() const = 0;
+};
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_MATCHER_CATALOG_H_

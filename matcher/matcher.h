@@ -1,0 +1,73 @@
+// Reference fingerprints -> searchable index -> aligned matches with a calibrated decision.
+//
+// The Matcher holds every reference track's Chromaprint items in memory, keyed by an int64 the
+// caller chooses (the catalogue uses its SQLite row id). It finds which references share audio
+// with a query, where (offsets in both), and whether the agreement is too strong to be chance.
+//
+// Thread-safety: Match() may run concurrently from many threads, and concurrently with Add()
+// and Remove() (a reader/writer lock inside; writers are short).
+#ifndef TRAINSPOTTER_MATCHER_MATCHER_H_
+#define TRAINSPOTTER_MATCHER_MATCHER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace trainspotter {
+
+struct MatcherOptions {
+  // Upper bound on decision false-positive probability per query: a match is a member only if
+  // its false_match_probability is below this.
+  double max_false_match_probability = 1e-6;
+};
+
+struct MatchQuery {
+  std::vector<uint32_t> items;
+  // Optional fingerprints of the same audio re-played at other speeds (factor, items); tried
+  // when the plain query finds no member, to undo speed changes of the query.
+  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+  // If set, only references whose key passes are considered (e.g. a dataset filter).
+  std::function<bool(int64_t)> filter;
+  int max_matches = 10;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// One reference segment that the query shares audio with.
+struct SegmentMatch {
+  int64_t key = 0;
+  bool member = false;                   // passes the decision rule
+  double confidence = 0;                 // 1 - false_match_probability, clamped to [0, 1]
+  double false_match_probability = 1;    // chance that a non-member agrees this well, per query
+  double query_start = 0, query_end = 0; // seconds in the query
+  double ref_start = 0, ref_end = 0;     // seconds in the reference
+  double bit_error_rate = 0.5;           // over the aligned, informative items
+  double speed = 1.0;                    // query speed factor that matched (1 = as is)
+};
+
+class Matcher {
+ public:
+  static absl::StatusOr<std::unique_ptr<Matcher>> Create(const MatcherOptions& options);
+  virtual ~Matcher() = default;
+
+  // Adds (or replaces) the reference `key`. INVALID_ARGUMENT if `items` is too short to index.
+  virtual absl::Status Add(int64_t key, absl::Span<const uint32_t> items) = 0;
+  // Removes `key`; removing an absent key is OK.
+  virtual absl::Status Remove(int64_t key) = 0;
+  // Matches best first (members first, then by false_match_probability). An empty result or
+  // only non-members means "not in the catalogue". DEADLINE_EXCEEDED past query.deadline.
+  virtual absl::StatusOr<std::vector<SegmentMatch>> Match(const MatchQuery& query) const = 0;
+
+  virtual int64_t num_tracks() const = 0;
+  virtual int64_t num_items() const = 0;
+};
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_MATCHER_MATCHER_H_

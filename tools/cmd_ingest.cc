@@ -1,0 +1,13 @@
+// TEMPORARY during bring-up: replaced by the real command in this same file.
+#include <cstdio>
+
+#include "tools/commands.h"
+
+namespace trainspotter::cli {
+
+int RunIngest(int, char**) {
+  std::fprintf(stderr, "trainspotter ingest: not built yet\n");
+  return 2;
+}
+
+}  // namespace trainspotter::cli
