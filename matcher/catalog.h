@@ -9,6 +9,7 @@
 #define TRAINSPOTTER_MATCHER_CATALOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,21 @@ class Catalog {
   // by a newer format version is refused with FAILED_PRECONDITION.
   static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& dir, Mode mode,
                                                        const MatcherOptions& options = {});
+
+  struct OpenOptions {
+    Mode mode = Mode::kReadOnly;
+    MatcherOptions matcher;
+    // False: no Matcher is built, so Open() does not read every fingerprint (fast for listing,
+    // ingesting and deleting); Match() then returns FAILED_PRECONDITION.
+    bool build_index = true;
+    // Makes the empty Matcher that Open() fills; unset = Matcher::Create. The seam through which
+    // tests plug in a fake.
+    std::function<absl::StatusOr<std::unique_ptr<Matcher>>(const MatcherOptions&)> matcher_factory;
+  };
+  // As above, with every option. NOT_FOUND if kReadOnly and `dir` holds no catalogue.
+  // Tracks the Matcher refuses to index (e.g. too short) are kept but skipped (num_unindexed()).
+  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& dir,
+                                                       const OpenOptions& options);
   virtual ~Catalog() = default;
 
   // Creates the dataset (name, version) if needed; updates the description if given.
@@ -87,9 +103,13 @@ class Catalog {
   // True if (dataset, track_id) is stored with this content hash.
   virtual absl::StatusOr<bool> HasTrack(const std::string& dataset, const std::string& track_id,
                                         const std::string& content_hash) const = 0;
-  // Adds or replaces tracks in one transaction; durable when it returns OK.
+  // Adds or replaces tracks in one transaction; durable when it returns OK (fsync'ed: survives a
+  // killed process and a power cut). All or nothing: INVALID_ARGUMENT naming the track if one
+  // has an empty id or fingerprint, repeats in the batch, or is refused by the Matcher (too
+  // short to index); NOT_FOUND if the dataset does not exist; FAILED_PRECONDITION if read-only.
   virtual absl::Status AddTracks(const std::string& dataset, absl::Span<const TrackInput> tracks) = 0;
   // Deletes one track or (track_id empty) the whole dataset. Returns the number of tracks removed.
+  // NOT_FOUND naming the missing dataset or track.
   virtual absl::StatusOr<int64_t> Delete(const std::string& dataset,
                                          const std::string& track_id) = 0;
 
@@ -97,10 +117,17 @@ class Catalog {
   virtual absl::StatusOr<TrackInfo> GetTrack(const std::string& dataset,
                                              const std::string& track_id) const = 0;
 
+  // INVALID_ARGUMENT if query.datasets names an unknown dataset; FAILED_PRECONDITION if opened
+  // without an index.
   virtual absl::StatusOr<CatalogMatchResult> Match(const CatalogQuery& query) const = 0;
 
   virtual int64_t num_tracks() const = 0;
   virtual double hours() const = 0;
+  // Stored tracks the Matcher refused at Open() (too short to index); they never match.
+  virtual int64_t num_unindexed() const = 0;
+  // Checks the database (SQLite integrity_check, foreign keys, every track has its fingerprint).
+  // DATA_LOSS listing what is wrong.
+  virtual absl::Status CheckIntegrity() const = 0;
 };
 
 }  // namespace trainspotter
