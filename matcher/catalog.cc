@@ -92,8 +92,8 @@ class SqliteCatalog : public Catalog {
     seconds_.store(seconds);
     if (matcher_ == nullptr) return absl::OkStatus();
     absl::MutexLock l(&read_mu_);
-    absl::MutexLock k(&keys_mu_);
-    key_dataset_.reserve(static_cast<size_t>(tracks));
+    // Lock order: the Matcher's lock is taken before keys_mu_ (Match calls the filter under it),
+    // so keys_mu_ is never held while calling into the Matcher.
     return reader_->ForEachFingerprint(
         [this](int64_t key, int64_t dataset_id, absl::Span<const uint32_t> items) -> absl::Status {
           absl::Status st = matcher_->Add(key, items);
@@ -104,6 +104,7 @@ class SqliteCatalog : public Catalog {
             return absl::OkStatus();
           }
           TS_RETURN_IF_ERROR(st);
+          absl::MutexLock k(&keys_mu_);
           key_dataset_[key] = dataset_id;
           return absl::OkStatus();
         });

@@ -241,6 +241,13 @@ absl::Status CatalogStore::Error(const char* what) const {
   return absl::Status(CodeFor(rc), absl::StrCat("catalogue ", path_, ": ", what, ": ", msg));
 }
 
+absl::Status CatalogStore::CheckWritable() const {
+  if (read_only_) {
+    return absl::FailedPreconditionError(absl::StrCat("catalogue ", path_, " is open read-only"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CatalogStore::Exec(const char* sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
@@ -370,6 +377,7 @@ absl::StatusOr<DatasetRow> CatalogStore::EnsureDataset(const std::string& name,
                                                        const std::string& version,
                                                        const std::string& description) {
   if (name.empty()) return absl::InvalidArgumentError("dataset name is empty");
+  TS_RETURN_IF_ERROR(CheckWritable());
   TS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> absl::StatusOr<DatasetRow> {
     TS_ASSIGN_OR_RETURN(std::optional<DatasetRow> found, FindDataset(name));
@@ -459,6 +467,7 @@ absl::StatusOr<std::vector<DatasetInfo>> CatalogStore::ListDatasets() {
 absl::StatusOr<std::vector<PutResult>> CatalogStore::PutTracks(
     int64_t dataset_id, absl::Span<const TrackInput> tracks,
     const std::function<absl::Status(absl::Span<const PutResult>)>& before_commit) {
+  TS_RETURN_IF_ERROR(CheckWritable());
   absl::flat_hash_set<absl::string_view> ids;
   for (const TrackInput& t : tracks) {
     if (t.track_id.empty()) return absl::InvalidArgumentError("a track has an empty track_id");
@@ -634,6 +643,7 @@ absl::Status CatalogStore::ForEachFingerprint(
 
 absl::StatusOr<CatalogStore::Removed> CatalogStore::Delete(const std::string& dataset,
                                                            const std::string& track_id) {
+  TS_RETURN_IF_ERROR(CheckWritable());
   TS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> absl::StatusOr<Removed> {
     TS_ASSIGN_OR_RETURN(std::optional<DatasetRow> ds, FindDataset(dataset));

@@ -123,6 +123,7 @@ class CatalogStore {
   CatalogStore(std::string path, bool read_only) : path_(std::move(path)), read_only_(read_only) {}
   absl::Status Init();
   absl::Status CreateSchema();
+  absl::Status CheckWritable() const;
   absl::Status Exec(const char* sql);
   absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql);
   absl::Status Error(const char* what) const;
