@@ -1,0 +1,87 @@
+// The only file that includes FAISS. FAISS throws faiss::FaissException; every call is wrapped
+// and translated to absl::Status here.
+#include <faiss/IndexBinaryFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+
+#include <exception>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "matcher/hamming.h"
+#include "matcher/window_index.h"
+
+namespace trainspotter {
+namespace {
+
+class FaissFlatWindowIndex : public WindowIndex {
+ public:
+  explicit FaissFlatWindowIndex(std::unique_ptr<faiss::IndexBinaryFlat> index)
+      : index_(std::move(index)) {}
+
+  absl::Status Add(const uint8_t* codes, int64_t n) override {
+    try {
+      index_->add(n, codes);
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("adding ", n, " windows to the index: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  void Clear() override { index_->reset(); }
+
+  absl::Status Search(const uint8_t* queries, int64_t nq, int k, int max_distance,
+                      int32_t* distances, int64_t* rows,
+                      size_t query_stride_bytes) const override {
+    if (k <= 0) return absl::InvalidArgumentError("k must be positive");
+    HammingKnn512(queries, query_stride_bytes, static_cast<size_t>(nq), index_->xb.data(),
+                  static_cast<size_t>(index_->ntotal), k, max_distance, distances, rows);
+    return absl::OkStatus();
+  }
+
+  int64_t size() const override { return index_->ntotal; }
+  int64_t memory_bytes() const override { return static_cast<int64_t>(index_->xb.capacity()); }
+
+  absl::Status Save(const std::string& path) const override {
+    faiss::VectorIOWriter writer;
+    try {
+      faiss::write_index_binary(index_.get(), &writer);
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("serialising index for ", path, ": ", e.what()));
+    }
+    return WriteFileAtomically(
+        path, absl::string_view(reinterpret_cast<const char*>(writer.data.data()),
+                                writer.data.size()));
+  }
+
+ private:
+  std::unique_ptr<faiss::IndexBinaryFlat> index_;
+};
+
+}  // namespace
+
+std::unique_ptr<WindowIndex> NewFlatWindowIndex() {
+  return std::make_unique<FaissFlatWindowIndex>(
+      std::make_unique<faiss::IndexBinaryFlat>(kWindowBits));
+}
+
+absl::StatusOr<std::unique_ptr<WindowIndex>> LoadFlatWindowIndex(const std::string& path) {
+  std::unique_ptr<faiss::IndexBinary> loaded;
+  try {
+    loaded.reset(faiss::read_index_binary(path.c_str()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("index ", path, ": ", e.what()));
+  }
+  auto* flat = dynamic_cast<faiss::IndexBinaryFlat*>(loaded.get());
+  if (flat == nullptr || flat->d != kWindowBits) {
+    return absl::DataLossError(absl::StrCat("index ", path, ": not a ", kWindowBits,
+                                            "-bit flat binary index"));
+  }
+  loaded.release();
+  return std::unique_ptr<WindowIndex>(
+      std::make_unique<FaissFlatWindowIndex>(std::unique_ptr<faiss::IndexBinaryFlat>(flat)));
+}
+
+}  // namespace trainspotter

@@ -1,0 +1,98 @@
+#include "matcher/hamming.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+namespace trainspotter {
+
+// Debian's libfaiss is built for the x86-64 baseline, whose popcount is a ~12-instruction bit
+// trick; a flat Hamming scan is ~5x faster with the POPCNT instruction. target_clones makes GCC
+// emit both versions and pick one through an ifunc resolver when the program loads.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TS_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define TS_POPCNT_CLONES
+#endif
+
+TS_POPCNT_CLONES
+void ItemBitErrors(const uint32_t* a, const uint32_t* b, size_t n, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(__builtin_popcount(a[i] ^ b[i]));
+}
+
+TS_POPCNT_CLONES
+int64_t TotalBitErrors(const uint32_t* a, const uint32_t* b, size_t n) {
+  int64_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += __builtin_popcount(a[i] ^ b[i]);
+  return total;
+}
+
+TS_POPCNT_CLONES
+int HammingDistance512(const uint64_t* a, const uint64_t* b) {
+  int d = 0;
+  for (int i = 0; i < 8; ++i) d += __builtin_popcountll(a[i] ^ b[i]);
+  return d;
+}
+
+namespace {
+
+// Max-heap of the k best (distance, row) pairs seen so far, kept as a sorted small array: k is
+// small (<= 64), so insertion into a sorted array beats a heap and yields sorted output.
+inline void Insert(int k, int32_t* dist, int64_t* rows, int32_t d, int64_t row) {
+  int i = k - 1;
+  while (i > 0 && dist[i - 1] > d) {
+    dist[i] = dist[i - 1];
+    rows[i] = rows[i - 1];
+    --i;
+  }
+  dist[i] = d;
+  rows[i] = row;
+}
+
+}  // namespace
+
+TS_POPCNT_CLONES
+void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const uint8_t* database,
+                   size_t nb,
+                   int k, int max_distance, int32_t* distances, int64_t* rows) {
+  std::fill(distances, distances + nq * k, INT32_MAX);
+  std::fill(rows, rows + nq * k, int64_t{-1});
+  // Block over the database so that a block of codes stays in L1/L2 while every query scans it.
+  constexpr size_t kBlock = 2048;
+  for (size_t b0 = 0; b0 < nb; b0 += kBlock) {
+    const size_t b1 = std::min(nb, b0 + kBlock);
+    for (size_t q = 0; q < nq; ++q) {
+      uint64_t qa[8];
+      std::memcpy(qa, queries + q * query_stride, sizeof(qa));  // queries may be unaligned
+      int32_t* dq = distances + q * k;
+      int64_t* rq = rows + q * k;
+      // Only distances <= limit can enter the list.
+      int32_t limit = std::min<int32_t>(dq[k - 1] - 1, max_distance);
+      const uint64_t q0 = qa[0], q1 = qa[1], q2 = qa[2], q3 = qa[3], q4 = qa[4], q5 = qa[5],
+                     q6 = qa[6], q7 = qa[7];
+      for (size_t r = b0; r < b1; ++r) {
+        uint64_t c[8];
+        std::memcpy(c, database + r * 64, sizeof(c));
+        int d = __builtin_popcountll(c[0] ^ q0) + __builtin_popcountll(c[1] ^ q1) +
+                __builtin_popcountll(c[2] ^ q2) + __builtin_popcountll(c[3] ^ q3) +
+                __builtin_popcountll(c[4] ^ q4) + __builtin_popcountll(c[5] ^ q5) +
+                __builtin_popcountll(c[6] ^ q6) + __builtin_popcountll(c[7] ^ q7);
+        if (d <= limit) {
+          Insert(k, dq, rq, d, static_cast<int64_t>(r));
+          limit = std::min<int32_t>(dq[k - 1] - 1, max_distance);
+        }
+      }
+    }
+  }
+}
+
+bool HasHardwarePopcount() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("popcnt");
+#else
+  return false;
+#endif
+}
+
+}  // namespace trainspotter

@@ -1,0 +1,32 @@
+// Bit-error counting between Chromaprint items, with a hardware-popcount fast path chosen at
+// run time (GCC target_clones): never crashes on a CPU without POPCNT.
+#ifndef TRAINSPOTTER_MATCHER_HAMMING_H_
+#define TRAINSPOTTER_MATCHER_HAMMING_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace trainspotter {
+
+// out[i] = popcount(a[i] ^ b[i]) for i in [0, n).
+void ItemBitErrors(const uint32_t* a, const uint32_t* b, size_t n, uint8_t* out);
+// Sum of popcount(a[i] ^ b[i]).
+int64_t TotalBitErrors(const uint32_t* a, const uint32_t* b, size_t n);
+// Hamming distance between two 64-byte (512-bit) codes.
+int HammingDistance512(const uint64_t* a, const uint64_t* b);
+
+// Exhaustive k-nearest search of `nq` 512-bit query codes (query q at queries + q * query_stride
+// bytes; any alignment) against `nb` contiguous 64-byte database codes.
+// For each query, writes the k smallest distances (ascending) and their row numbers to
+// distances[q*k..] and rows[q*k..]; unused slots get distance INT32_MAX and row -1.
+// Rows whose distance exceeds `max_distance` are never reported.
+void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const uint8_t* database,
+                   size_t nb,
+                   int k, int max_distance, int32_t* distances, int64_t* rows);
+
+// True if this CPU has hardware popcount (the fast path is in use).
+bool HasHardwarePopcount();
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_MATCHER_HAMMING_H_

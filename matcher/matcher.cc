@@ -1,0 +1,392 @@
+// Search: every window of 16 consecutive query items looks up its nearest reference windows
+// (Hamming distance over 512 bits); hits vote for (reference, offset). The best-voted
+// alignments are verified item by item: a small offset search, the longest segment whose bit
+// error rate stays low (maximum-sum subarray), and the chance-agreement test of decision.h.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/fingerprint_types.h"
+#include "matcher/decision.h"
+#include "matcher/hamming.h"
+#include "matcher/matcher.h"
+#include "matcher/window_index.h"
+
+namespace trainspotter {
+namespace {
+
+// Nearest neighbours looked up per query window.
+constexpr int kNeighbours = 24;
+// Windows further than this (of 512 bits; a 39% bit error rate) are no evidence.
+constexpr int kMaxWindowDistance = 200;
+// Alignments verified per query pass.
+constexpr int kMaxCandidates = 16;
+// Offsets (items) around a voted alignment that verification tries.
+constexpr int kRefineRadius = 2;
+// Per-item bit errors at which the segment finder breaks even: items agreeing better extend a
+// segment, items agreeing worse shorten it. 12 of 32 bits (37.5%) sits between matched audio
+// after heavy distortion (up to ~30%) and unrelated audio (~45-50%).
+constexpr int kSegmentBreakEven = 12;
+// Shortest segment reported: 12 items (~1.5 s of item positions; a 5 s clip yields ~19 items).
+constexpr int64_t kMinSegmentItems = 12;
+
+struct Slot {
+  int64_t key = 0;
+  std::vector<uint32_t> items;
+  int64_t first_row = 0;
+  int64_t num_windows = 0;
+  bool alive = false;
+};
+
+struct Candidate {
+  int32_t slot;
+  int32_t offset;  // reference item = query item + offset
+  float votes;
+};
+
+// Best segment of one alignment after verification.
+struct Verified {
+  int32_t slot = -1;
+  int32_t offset = 0;
+  int64_t q_begin = 0, q_end = 0;  // query items [q_begin, q_end)
+  SegmentEvidence evidence;
+  double log_chance = 0;
+};
+
+int64_t KeyOf(int32_t slot, int32_t offset) {
+  return (static_cast<int64_t>(slot) << 32) | static_cast<uint32_t>(offset);
+}
+
+// Evidence of the aligned query/reference segment [qb, qe) at `offset`.
+SegmentEvidence Evidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
+                         int32_t offset) {
+  SegmentEvidence e;
+  e.items = qe - qb;
+  e.bit_errors = TotalBitErrors(q + qb, r + qb + offset, static_cast<size_t>(qe - qb));
+  int64_t ones_q[32] = {}, ones_r[32] = {};
+  for (int64_t i = qb; i < qe; ++i) {
+    for (int b = 0; b < 32; ++b) {
+      ones_q[b] += (q[i] >> b) & 1u;
+      ones_r[b] += (r[i + offset] >> b) & 1u;
+    }
+  }
+  const double n = static_cast<double>(qe - qb);
+  for (int b = 0; b < 32; ++b) {
+    const double pq = static_cast<double>(ones_q[b]) / n;
+    const double pr = static_cast<double>(ones_r[b]) / n;
+    e.expected_bit_errors += n * (pq * (1 - pr) + pr * (1 - pq));
+  }
+  for (int64_t i = std::max<int64_t>(qb, 1); i < qe; ++i) {
+    // The reference item before the segment exists whenever i + offset >= 1.
+    if (i + offset < 1) continue;
+    const uint32_t tq = q[i] ^ q[i - 1];
+    const uint32_t tr = r[i + offset] ^ r[i + offset - 1];
+    e.query_flips += __builtin_popcount(tq);
+    e.reference_flips += __builtin_popcount(tr);
+    e.common_flips += __builtin_popcount(tq & tr);
+  }
+  return e;
+}
+
+class FingerprintMatcher : public Matcher {
+ public:
+  explicit FingerprintMatcher(const MatcherOptions& options)
+      : options_(options), index_(NewFlatWindowIndex()) {}
+
+  absl::Status Add(int64_t key, absl::Span<const uint32_t> items) override {
+    if (items.size() < static_cast<size_t>(kWindowItems)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fingerprint has ", items.size(), " items; at least ", kWindowItems, " (~",
+          static_cast<int>(std::ceil(kWindowItems * kSecondsPerItem)), " s of audio) are needed"));
+    }
+    absl::MutexLock lock(&mu_);
+    RemoveLocked(key);
+    return AddLocked(key, std::vector<uint32_t>(items.begin(), items.end()));
+  }
+
+  absl::Status Remove(int64_t key) override {
+    absl::MutexLock lock(&mu_);
+    RemoveLocked(key);
+    // Rebuild once most rows are tombstones, so removal stays O(1) amortised.
+    if (dead_rows_ > 1024 && dead_rows_ * 2 > index_->size()) return CompactLocked();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<SegmentMatch>> Match(const MatchQuery& query) const override {
+    absl::ReaderMutexLock lock(&mu_);
+    std::vector<SegmentMatch> out;
+    auto first = MatchPass(query, query.items, 1.0, &out);
+    if (!first.ok()) return first;
+    const bool found = std::any_of(out.begin(), out.end(), [](auto& m) { return m.member; });
+    if (!found) {
+      for (const auto& [speed, items] : query.speed_variants) {
+        absl::Status s = MatchPass(query, items, speed, &out);
+        if (!s.ok()) return s;
+        if (std::any_of(out.begin(), out.end(), [](auto& m) { return m.member; })) break;
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
+      if (a.member != b.member) return a.member;
+      if (a.false_match_probability != b.false_match_probability)
+        return a.false_match_probability < b.false_match_probability;
+      return a.bit_error_rate < b.bit_error_rate;
+    });
+    // Only the best segment per (key, query region) is interesting; drop weaker overlapping ones.
+    std::vector<SegmentMatch> kept;
+    for (const SegmentMatch& m : out) {
+      bool dup = false;
+      for (const SegmentMatch& k : kept) {
+        if (k.key == m.key && m.query_start < k.query_end && k.query_start < m.query_end &&
+            m.ref_start < k.ref_end && k.ref_start < m.ref_end) {
+          dup = true;
+          break;
+        }
+      }
+      if (!dup) kept.push_back(m);
+      if (static_cast<int>(kept.size()) >= std::max(query.max_matches, 1)) break;
+    }
+    return kept;
+  }
+
+  int64_t num_tracks() const override {
+    absl::ReaderMutexLock lock(&mu_);
+    return live_tracks_;
+  }
+  int64_t num_items() const override {
+    absl::ReaderMutexLock lock(&mu_);
+    return live_items_;
+  }
+
+ private:
+  absl::Status AddLocked(int64_t key, std::vector<uint32_t> items)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Slot slot;
+    slot.key = key;
+    slot.items = std::move(items);
+    slot.first_row = index_->size();
+    slot.num_windows = static_cast<int64_t>(slot.items.size()) - kWindowItems + 1;
+    slot.alive = true;
+    // A window's code is the little-endian bytes of its 16 items, so the codes of a track are
+    // overlapping slices of its item array.
+    std::vector<uint8_t> codes(static_cast<size_t>(slot.num_windows) * kWindowBytes);
+    for (int64_t p = 0; p < slot.num_windows; ++p) {
+      std::memcpy(&codes[static_cast<size_t>(p) * kWindowBytes], &slot.items[p], kWindowBytes);
+    }
+    absl::Status s = index_->Add(codes.data(), slot.num_windows);
+    if (!s.ok()) return s;
+    const int32_t slot_no = static_cast<int32_t>(slots_.size());
+    row_slot_.resize(row_slot_.size() + slot.num_windows, slot_no);
+    for (int64_t p = 0; p < slot.num_windows; ++p) row_pos_.push_back(static_cast<int32_t>(p));
+    live_items_ += static_cast<int64_t>(slot.items.size());
+    ++live_tracks_;
+    slot_of_key_[key] = slot_no;
+    slots_.push_back(std::move(slot));
+    return absl::OkStatus();
+  }
+
+  void RemoveLocked(int64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = slot_of_key_.find(key);
+    if (it == slot_of_key_.end()) return;
+    Slot& slot = slots_[it->second];
+    slot.alive = false;
+    dead_rows_ += slot.num_windows;
+    live_items_ -= static_cast<int64_t>(slot.items.size());
+    --live_tracks_;
+    slot.items.clear();
+    slot.items.shrink_to_fit();
+    slot_of_key_.erase(it);
+  }
+
+  absl::Status CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.clear();
+    slot_of_key_.clear();
+    row_slot_.clear();
+    row_pos_.clear();
+    index_->Clear();
+    dead_rows_ = 0;
+    live_items_ = 0;
+    live_tracks_ = 0;
+    absl::Status status;
+    for (Slot& s : old) {
+      if (!s.alive) continue;
+      absl::Status one = AddLocked(s.key, std::move(s.items));
+      if (!one.ok() && status.ok()) status = one;
+    }
+    return status;
+  }
+
+  // One search + verification pass for one version of the query; appends to `out`.
+  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items,
+                         double speed, std::vector<SegmentMatch>* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const int64_t n = static_cast<int64_t>(items.size());
+    if (n < std::max<int64_t>(kMinSegmentItems, kWindowItems) || index_->size() == 0) {
+      return absl::OkStatus();
+    }
+    if (absl::Now() > query.deadline) {
+      return absl::DeadlineExceededError("deadline passed before matching");
+    }
+    const int64_t nq = n - kWindowItems + 1;
+    std::vector<int32_t> dist(static_cast<size_t>(nq) * kNeighbours);
+    std::vector<int64_t> rows(dist.size());
+    // Search in slices so that a deadline is noticed during long queries.
+    constexpr int64_t kSlice = 256;
+    for (int64_t q0 = 0; q0 < nq; q0 += kSlice) {
+      const int64_t cnt = std::min(kSlice, nq - q0);
+      absl::Status s = index_->Search(reinterpret_cast<const uint8_t*>(items.data() + q0), cnt,
+                                      kNeighbours, kMaxWindowDistance, &dist[q0 * kNeighbours],
+                                      &rows[q0 * kNeighbours],
+                                      /*query_stride_bytes=*/sizeof(uint32_t));
+      if (!s.ok()) return s;
+      if (absl::Now() > query.deadline) {
+        return absl::DeadlineExceededError("deadline passed while searching the index");
+      }
+    }
+
+    // Vote.
+    absl::flat_hash_map<int64_t, float> votes;
+    for (int64_t q = 0; q < nq; ++q) {
+      for (int j = 0; j < kNeighbours; ++j) {
+        const int64_t row = rows[q * kNeighbours + j];
+        if (row < 0) break;
+        const int32_t slot = row_slot_[row];
+        if (!slots_[slot].alive) continue;
+        if (query.filter && !query.filter(slots_[slot].key)) continue;
+        const int32_t offset = row_pos_[row] - static_cast<int32_t>(q);
+        // Nearer windows weigh more; every hit inside the radius counts.
+        const float w = 1.0f + static_cast<float>(kMaxWindowDistance - dist[q * kNeighbours + j]) /
+                                   kMaxWindowDistance;
+        votes[KeyOf(slot, offset)] += w;
+      }
+    }
+    std::vector<Candidate> cands;
+    cands.reserve(votes.size());
+    for (const auto& [key, v] : votes) {
+      const int32_t slot = static_cast<int32_t>(key >> 32);
+      const int32_t offset = static_cast<int32_t>(static_cast<uint32_t>(key));
+      float smoothed = v;
+      for (int d : {-1, 1}) {
+        auto it = votes.find(KeyOf(slot, offset + d));
+        if (it != votes.end()) smoothed += it->second;
+      }
+      cands.push_back({slot, offset, smoothed});
+    }
+    std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.votes != b.votes) return a.votes > b.votes;
+      if (a.slot != b.slot) return a.slot < b.slot;
+      return a.offset < b.offset;
+    });
+
+    // Number of alignments a chance match could have come from: every reference position, for
+    // every version of the query (Bonferroni).
+    const double alignments = static_cast<double>(std::max<int64_t>(live_items_, 1)) *
+                              static_cast<double>(1 + query.speed_variants.size());
+
+    std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
+    int done = 0;
+    for (const Candidate& c : cands) {
+      if (done >= kMaxCandidates) break;
+      bool near = false;
+      for (auto [s, o] : verified) {
+        if (s == c.slot && std::abs(o - c.offset) <= kRefineRadius) near = true;
+      }
+      if (near) continue;
+      verified.emplace_back(c.slot, c.offset);
+      ++done;
+      Verified v = Verify(items, c.slot, c.offset);
+      if (v.slot < 0) continue;
+      SegmentMatch m;
+      m.key = slots_[v.slot].key;
+      m.false_match_probability = FalseMatchProbability(v.evidence, alignments);
+      m.confidence = 1.0 - m.false_match_probability;
+      m.log10_chance = v.log_chance / std::log(10.0);
+      m.member = m.false_match_probability <= options_.max_false_match_probability;
+      m.bit_error_rate = static_cast<double>(v.evidence.bit_errors) /
+                         (32.0 * static_cast<double>(std::max<int64_t>(v.evidence.items, 1)));
+      m.speed = speed;
+      // Positions in the speed-changed variant map back to the original query's time by the
+      // speed factor; reference positions are as stored.
+      m.query_start = ItemToSeconds(static_cast<double>(v.q_begin)) * speed;
+      m.query_end = ItemToSeconds(static_cast<double>(v.q_end)) * speed;
+      m.ref_start = ItemToSeconds(static_cast<double>(v.q_begin + v.offset));
+      m.ref_end = ItemToSeconds(static_cast<double>(v.q_end + v.offset));
+      out->push_back(m);
+    }
+    return absl::OkStatus();
+  }
+
+  // Refines the alignment (slot, offset) and finds its best segment.
+  Verified Verify(const std::vector<uint32_t>& items, int32_t slot_no, int32_t offset0) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const Slot& slot = slots_[slot_no];
+    const uint32_t* q = items.data();
+    const uint32_t* r = slot.items.data();
+    const int64_t nq = static_cast<int64_t>(items.size());
+    const int64_t nr = static_cast<int64_t>(slot.items.size());
+    Verified best;
+    std::vector<uint8_t> errors;
+    for (int32_t offset = offset0 - kRefineRadius; offset <= offset0 + kRefineRadius; ++offset) {
+      const int64_t qa = std::max<int64_t>(0, -static_cast<int64_t>(offset));
+      const int64_t qb = std::min<int64_t>(nq, nr - offset);
+      if (qb - qa < kMinSegmentItems) continue;
+      errors.resize(static_cast<size_t>(qb - qa));
+      ItemBitErrors(q + qa, r + qa + offset, errors.size(), errors.data());
+      // Maximum-sum subarray of (break-even - errors).
+      int64_t best_sum = 0, best_b = 0, best_e = 0, run = 0, run_b = 0;
+      for (int64_t i = 0; i < qb - qa; ++i) {
+        if (run <= 0) {
+          run = 0;
+          run_b = i;
+        }
+        run += kSegmentBreakEven - errors[static_cast<size_t>(i)];
+        if (run > best_sum) {
+          best_sum = run;
+          best_b = run_b;
+          best_e = i + 1;
+        }
+      }
+      if (best_e - best_b < kMinSegmentItems) continue;
+      SegmentEvidence e = Evidence(q, r, qa + best_b, qa + best_e, offset);
+      const double lc = LogChanceAgreement(e);
+      if (best.slot < 0 || lc < best.log_chance) {
+        best.slot = slot_no;
+        best.offset = offset;
+        best.q_begin = qa + best_b;
+        best.q_end = qa + best_e;
+        best.evidence = e;
+        best.log_chance = lc;
+      }
+    }
+    return best;
+  }
+
+  const MatcherOptions options_;
+  mutable absl::Mutex mu_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, int32_t> slot_of_key_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<WindowIndex> index_ ABSL_GUARDED_BY(mu_);
+  std::vector<int32_t> row_slot_ ABSL_GUARDED_BY(mu_);
+  std::vector<int32_t> row_pos_ ABSL_GUARDED_BY(mu_);
+  int64_t dead_rows_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t live_items_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t live_tracks_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Matcher>> Matcher::Create(const MatcherOptions& options) {
+  if (!(options.max_false_match_probability > 0 && options.max_false_match_probability < 1)) {
+    return absl::InvalidArgumentError("max_false_match_probability must be in (0, 1)");
+  }
+  return std::unique_ptr<Matcher>(std::make_unique<FingerprintMatcher>(options));
+}
+
+}  // namespace trainspotter
