@@ -1,0 +1,74 @@
+// Prometheus metrics of the service (prometheus-cpp), and the HTTP endpoint that exposes them.
+//
+//   trainspotter_requests_total{method,code}            calls finished, by gRPC status code
+//   trainspotter_request_duration_seconds{method}       call latency histogram
+//   trainspotter_requests_in_flight{method}             calls being served now
+//   trainspotter_stream_queries_total{code}             queries answered on MatchStream
+//   trainspotter_stream_query_duration_seconds          per-query latency on MatchStream
+//   trainspotter_upload_bytes_total                     audio bytes received (MatchAudio, ingest)
+//   trainspotter_catalog_tracks / _hours / _datasets    catalogue size
+//
+// Thread-safety: all methods may be called concurrently.
+#ifndef TRAINSPOTTER_SERVICE_METRICS_H_
+#define TRAINSPOTTER_SERVICE_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+}  // namespace prometheus
+
+namespace trainspotter {
+
+class ServiceMetrics {
+ public:
+  ServiceMetrics();
+  ~ServiceMetrics();
+  ServiceMetrics(const ServiceMetrics&) = delete;
+  ServiceMetrics& operator=(const ServiceMetrics&) = delete;
+
+  void CallStarted(const std::string& method);
+  void CallFinished(const std::string& method, absl::StatusCode code, absl::Duration latency);
+  void StreamQueryFinished(absl::StatusCode code, absl::Duration latency);
+  void UploadBytes(int64_t bytes);
+  void SetCatalogSize(int64_t datasets, int64_t tracks, double hours);
+
+  // Calls in flight across all methods.
+  int64_t calls_in_flight() const;
+
+  // The Prometheus text exposition of every metric (what /metrics serves).
+  std::string Scrape() const;
+
+  std::shared_ptr<prometheus::Registry> registry() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Serves `metrics` at http://ADDR/metrics until destroyed. `address` is "host:port" (port 0
+// picks a free one). UNAVAILABLE if the address cannot be bound.
+class MetricsEndpoint {
+ public:
+  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& address,
+                                                                const ServiceMetrics& metrics);
+  ~MetricsEndpoint();
+  // The bound port.
+  int port() const { return port_; }
+
+ private:
+  MetricsEndpoint(std::unique_ptr<prometheus::Exposer> exposer, int port);
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_;
+};
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_SERVICE_METRICS_H_

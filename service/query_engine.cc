@@ -1,0 +1,106 @@
+#include "service/query_engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace trainspotter {
+namespace {
+
+int EffectiveMaxMatches(int requested) {
+  if (requested <= 0) return kDefaultMaxMatches;
+  return std::min(requested, kMaxMaxMatches);
+}
+
+}  // namespace
+
+absl::Status ValidateSpeedFactors(const std::vector<double>& factors) {
+  if (factors.size() > static_cast<size_t>(kMaxSpeedVariants)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxSpeedVariants, " speed factors, got ", factors.size()));
+  }
+  for (double factor : factors) {
+    if (!(factor > 0.5 && factor < 2.0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("speed factor ", factor, " is outside (0.5, 2)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(
+    const Fingerprint& fingerprint,
+    std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants,
+    const QuerySpec& spec) const {
+  if (fingerprint.algorithm != kChromaprintAlgorithm) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fingerprint algorithm ", fingerprint.algorithm, " is not supported (the catalogue uses ",
+        kChromaprintAlgorithm, ", fpcalc's default)"));
+  }
+  if (fingerprint.items.empty()) {
+    return absl::InvalidArgumentError("the fingerprint is empty (no audio, or under ~3 s?)");
+  }
+  if (!(fingerprint.duration_seconds >= 0)) {
+    return absl::InvalidArgumentError("duration must be a non-negative number of seconds");
+  }
+  std::vector<double> factors;
+  for (const auto& [factor, items] : speed_variants) factors.push_back(factor);
+  TS_RETURN_IF_ERROR(ValidateSpeedFactors(factors));
+  if (absl::Now() >= spec.deadline) {
+    return absl::DeadlineExceededError("deadline passed before matching started");
+  }
+
+  CatalogQuery query;
+  query.items = fingerprint.items;
+  query.speed_variants = std::move(speed_variants);
+  query.datasets = spec.datasets;
+  query.max_matches = EffectiveMaxMatches(spec.max_matches);
+  query.deadline = spec.deadline;
+  TS_ASSIGN_OR_RETURN(CatalogMatchResult result, catalog_->Match(query));
+
+  QueryOutcome outcome;
+  // A fingerprint that covers more than its stated duration came without a duration (e.g. a
+  // compressed fingerprint sent alone): report what the items cover.
+  outcome.duration_seconds = std::max(fingerprint.duration_seconds,
+                                      ItemToSeconds(static_cast<double>(fingerprint.items.size())));
+  outcome.result = std::move(result);
+  return outcome;
+}
+
+absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
+                                                     const std::string& name, double max_seconds,
+                                                     const std::vector<double>& speed_factors,
+                                                     const QuerySpec& spec) const {
+  if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat(name, ": no audio bytes"));
+  if (!(max_seconds >= 0)) {
+    return absl::InvalidArgumentError("max_seconds must be >= 0 (0 = the whole file)");
+  }
+  TS_RETURN_IF_ERROR(ValidateSpeedFactors(speed_factors));
+
+  FingerprintOptions options;
+  options.max_seconds = max_seconds;
+  options.speed_factors = speed_factors;
+  options.limits.deadline = spec.deadline;
+  options.limits.interrupt = spec.cancelled;
+  options.limits.max_input_bytes = static_cast<int64_t>(bytes.size());
+  TS_ASSIGN_OR_RETURN(FingerprintResult fp, fingerprinter_->FingerprintBuffer(bytes, name, options));
+
+  std::vector<std::pair<double, std::vector<uint32_t>>> variants;
+  for (size_t i = 0; i < fp.speed_variants.size() && i < speed_factors.size(); ++i) {
+    variants.emplace_back(speed_factors[i], std::move(fp.speed_variants[i]));
+  }
+  if (fp.fingerprint.items.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": decoded, but too short to fingerprint (",
+                     fp.fingerprint.duration_seconds, " s of audio)"));
+  }
+  TS_ASSIGN_OR_RETURN(QueryOutcome outcome,
+                      MatchFingerprint(fp.fingerprint, std::move(variants), spec));
+  outcome.duration_seconds = fp.fingerprint.duration_seconds;
+  outcome.warnings = std::move(fp.warnings);
+  return outcome;
+}
+
+}  // namespace trainspotter

@@ -1,0 +1,72 @@
+// Membership queries in domain terms (no proto, no gRPC): a fingerprint or audio bytes in, the
+// catalogue's decision out. The gRPC handlers convert to and from these types.
+//
+// Thread-safety: all methods may be called concurrently (Catalog and AudioFingerprinter are).
+#ifndef TRAINSPOTTER_SERVICE_QUERY_ENGINE_H_
+#define TRAINSPOTTER_SERVICE_QUERY_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/fingerprint_types.h"
+#include "matcher/catalog.h"
+#include "service/audio_fingerprinter.h"
+
+namespace trainspotter {
+
+// Default and cap for the number of matches returned.
+inline constexpr int kDefaultMaxMatches = 10;
+inline constexpr int kMaxMaxMatches = 100;
+inline constexpr int kMaxSpeedVariants = 8;
+
+struct QuerySpec {
+  std::vector<std::string> datasets;  // empty = all
+  int max_matches = 0;                // 0 = kDefaultMaxMatches; capped at kMaxMaxMatches
+  absl::Time deadline = absl::InfiniteFuture();
+  // Polled while decoding: true aborts with CANCELLED (client went away). May be empty.
+  std::function<bool()> cancelled;
+};
+
+struct QueryOutcome {
+  double duration_seconds = 0;
+  CatalogMatchResult result;
+  std::vector<std::string> warnings;
+};
+
+class QueryEngine {
+ public:
+  // Neither pointer is owned; both must outlive the engine.
+  QueryEngine(const Catalog* catalog, AudioFingerprinter* fingerprinter)
+      : catalog_(catalog), fingerprinter_(fingerprinter) {}
+
+  // Matches a client-computed fingerprint. INVALID_ARGUMENT: empty fingerprint, unsupported
+  // algorithm, bad speed variant. DEADLINE_EXCEEDED past spec.deadline.
+  absl::StatusOr<QueryOutcome> MatchFingerprint(
+      const Fingerprint& fingerprint,
+      std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants,
+      const QuerySpec& spec) const;
+
+  // Decodes and fingerprints audio bytes (max_seconds 0 = whole file), then matches.
+  // INVALID_ARGUMENT with the decoder's reason for input that is not (readable) audio.
+  absl::StatusOr<QueryOutcome> MatchAudio(absl::string_view bytes, const std::string& name,
+                                          double max_seconds,
+                                          const std::vector<double>& speed_factors,
+                                          const QuerySpec& spec) const;
+
+ private:
+  const Catalog* catalog_;
+  AudioFingerprinter* fingerprinter_;
+};
+
+// Checks speed factors (each in (0.5, 2), at most kMaxSpeedVariants): INVALID_ARGUMENT.
+absl::Status ValidateSpeedFactors(const std::vector<double>& factors);
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_SERVICE_QUERY_ENGINE_H_
