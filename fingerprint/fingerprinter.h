@@ -20,8 +20,9 @@ namespace trainspotter {
 
 // Bounds on one decode, so that no input can hang the process or exhaust memory.
 struct DecodeLimits {
-  // Bytes libavformat may read while probing the container.
-  int64_t max_probe_bytes = 5 << 20;
+  // Bytes libavformat may read while probing the container (its `probesize`; 5000000 is
+  // libavformat's default, which fpcalc uses: a different value can change what it detects).
+  int64_t max_probe_bytes = 5000000;
   // Bytes read from the input in total; 0 = no limit.
   int64_t max_input_bytes = 0;
   // Seconds of audio decoded; decoding stops (successfully) after this. 0 = no limit.
@@ -40,6 +41,17 @@ struct FingerprintOptions {
   // Extra fingerprints of the same decoded audio played at these speed factors (pitch and tempo
   // together, as a resampled file is); e.g. {0.98, 1.02}. Used by the matcher to undo speed
   // changes. Each costs one more Chromaprint pass over the PCM, no more decoding.
+  //
+  // Direction: the variant for factor f is (approximately) the fingerprint of this audio played
+  // f times as fast, i.e. what fpcalc would print for a copy sped up by f. So if a query is a
+  // catalogued track sped up by 1.02, the catalogued track's 1.02 variant resembles the query's
+  // plain fingerprint, and the query's 1/1.02 variant resembles the track's plain fingerprint.
+  // A variant covers the same PCM as `fingerprint` (the first max_seconds of the input), which
+  // lasts that long divided by f: its items number about fingerprint.items.size() / f.
+  // How: the 11025 Hz PCM is fed to another Chromaprint context that is told it runs at
+  // round(11025 * f) Hz, so Chromaprint's own resampler compresses time by f. The rate is an
+  // integer, so the factor in effect is round(11025 * f) / 11025 (within 0.005 %). Each factor
+  // must lie in [0.25, 4].
   std::vector<double> speed_factors;
 };
 
@@ -49,13 +61,22 @@ struct FingerprintResult {
   std::vector<std::vector<uint32_t>> speed_variants;
   // Non-fatal problems (e.g. "corrupt frame at 61.2 s skipped"). Empty on clean input.
   std::vector<std::string> warnings;
+  // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).
+  double fingerprinted_seconds = 0.0;
 };
+
+class AudioSource;  // fingerprint/audio_source.h
 
 // Decodes the best audio stream of the file at `path` (video containers too), downmixes and
 // resamples it exactly as fpcalc 1.5.1 does, and fingerprints it with Chromaprint's default
 // algorithm. Errors (never exceptions): NOT_FOUND (missing file), INVALID_ARGUMENT (directory,
 // empty file, not audio, no audio stream, nothing decodable), RESOURCE_EXHAUSTED (limits),
 // DEADLINE_EXCEEDED, CANCELLED. Messages name `path` and the reason.
+//
+// fingerprint.duration_seconds is what fpcalc reports: the duration the file declares, in whole
+// milliseconds (fpcalc's DURATION= is its integer part); when the file declares none, the
+// seconds decoded if the whole file was read, else 0. Damaged or truncated input still yields
+// the fingerprint of what decoded, with `warnings` saying what went wrong.
 absl::StatusOr<FingerprintResult> FingerprintFile(const std::string& path,
                                                   const FingerprintOptions& options);
 
@@ -63,6 +84,15 @@ absl::StatusOr<FingerprintResult> FingerprintFile(const std::string& path,
 absl::StatusOr<FingerprintResult> FingerprintBuffer(absl::string_view bytes,
                                                     const std::string& name,
                                                     const FingerprintOptions& options);
+
+// The common core of FingerprintFile and FingerprintBuffer: fingerprints what `source` yields
+// (mono PCM) under `options` (options.limits are the source's business and ignored here). Lets
+// tests and other decoders supply PCM directly. `name` is used in messages. Errors:
+// INVALID_ARGUMENT (bad options, no audio at all, audio too short for a single item), and any
+// error of source.Read().
+absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
+                                                         const std::string& name,
+                                                         const FingerprintOptions& options);
 
 // Fingerprints interleaved 16-bit PCM (any rate, 1..8 channels) with Chromaprint directly.
 absl::StatusOr<std::vector<uint32_t>> FingerprintPcm(absl::Span<const int16_t> samples,

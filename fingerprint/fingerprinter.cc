@@ -1,0 +1,129 @@
+// FingerprintFile / FingerprintBuffer / FingerprintAudioSource: decoder -> Chromaprint, streamed.
+#include "fingerprint/fingerprinter.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/fingerprint_types.h"
+#include "common/status_macros.h"
+#include "fingerprint/audio_source.h"
+#include "fingerprint/chromaprint_fingerprinter.h"
+#include "fingerprint/ffmpeg_audio_source.h"
+
+namespace trainspotter {
+namespace {
+
+constexpr double kMinSpeedFactor = 0.25;
+constexpr double kMaxSpeedFactor = 4.0;
+constexpr size_t kChunkSamples = 16384;
+
+absl::Status ValidateOptions(const std::string& name, const FingerprintOptions& options) {
+  if (!(options.max_seconds >= 0) || !std::isfinite(options.max_seconds)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": max_seconds must be a finite number >= 0, not ", options.max_seconds));
+  }
+  for (double f : options.speed_factors) {
+    if (!(f >= kMinSpeedFactor && f <= kMaxSpeedFactor)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": speed factor ", f,
+                                                     " out of range [", kMinSpeedFactor, ", ",
+                                                     kMaxSpeedFactor, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
+                                                         const std::string& name,
+                                                         const FingerprintOptions& options) {
+  TS_RETURN_IF_ERROR(ValidateOptions(name, options));
+  const int rate = source.sample_rate();
+
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> main,
+                      ChromaprintStream::Create(rate, 1));
+  // Speed variants: the same samples, declared at rate * f, i.e. played f times as fast.
+  std::vector<std::unique_ptr<ChromaprintStream>> variants;
+  variants.reserve(options.speed_factors.size());
+  for (double f : options.speed_factors) {
+    const int declared_rate = static_cast<int>(std::lround(rate * f));
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> v,
+                        ChromaprintStream::Create(declared_rate, 1));
+    variants.push_back(std::move(v));
+  }
+
+  // fpcalc's -length: a whole number of samples, the product truncated.
+  const uint64_t limit =
+      options.max_seconds > 0
+          ? static_cast<uint64_t>(std::min(options.max_seconds * rate, 9.0e18))
+          : std::numeric_limits<uint64_t>::max();
+  std::vector<int16_t> buffer(kChunkSamples);
+  uint64_t fed = 0;
+  bool reached_end = false;
+  while (fed < limit) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), limit - fed));
+    TS_ASSIGN_OR_RETURN(size_t n, source.Read(absl::MakeSpan(buffer.data(), want)));
+    if (n == 0) {
+      reached_end = true;
+      break;
+    }
+    absl::Span<const int16_t> chunk(buffer.data(), n);
+    TS_RETURN_IF_ERROR(main->Feed(chunk));
+    for (auto& v : variants) TS_RETURN_IF_ERROR(v->Feed(chunk));
+    fed += n;
+  }
+
+  FingerprintResult result;
+  result.fingerprinted_seconds = static_cast<double>(fed) / rate;
+  if (fed == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": nothing decodable: no audio samples could be decoded"));
+  }
+  TS_ASSIGN_OR_RETURN(result.fingerprint.items, main->Finish());
+  if (result.fingerprint.items.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: too short to fingerprint (%.2f s of audio; Chromaprint needs about 3 s)", name,
+        result.fingerprinted_seconds));
+  }
+  for (auto& v : variants) {
+    TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
+    result.speed_variants.push_back(std::move(items));
+  }
+  result.fingerprint.algorithm = kChromaprintAlgorithm;
+
+  const int64_t declared_ms = source.declared_duration_ms();
+  if (declared_ms >= 0) {
+    result.fingerprint.duration_seconds = static_cast<double>(declared_ms) / 1000.0;
+  } else if (reached_end) {
+    result.fingerprint.duration_seconds = source.decoded_seconds();
+  }
+  result.warnings = source.warnings();
+  return result;
+}
+
+absl::StatusOr<FingerprintResult> FingerprintFile(const std::string& path,
+                                                  const FingerprintOptions& options) {
+  TS_RETURN_IF_ERROR(ValidateOptions(path, options));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<AudioSource> source,
+                      OpenFfmpegAudioFile(path, options.limits));
+  return FingerprintAudioSource(*source, path, options);
+}
+
+absl::StatusOr<FingerprintResult> FingerprintBuffer(absl::string_view bytes,
+                                                    const std::string& name,
+                                                    const FingerprintOptions& options) {
+  TS_RETURN_IF_ERROR(ValidateOptions(name, options));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<AudioSource> source,
+                      OpenFfmpegAudioBuffer(bytes, name, options.limits));
+  return FingerprintAudioSource(*source, name, options);
+}
+
+}  // namespace trainspotter

@@ -1,0 +1,93 @@
+#include "tests/testing/test_env.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace trainspotter::testing {
+
+std::string TestMusicDir() {
+  if (const char* env = std::getenv("TRAINSPOTTER_MUSIC_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+#ifdef TRAINSPOTTER_TEST_MUSIC_DIR
+  if (std::string configured = TRAINSPOTTER_TEST_MUSIC_DIR; !configured.empty()) {
+    return configured;
+  }
+#endif
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home != nullptr ? home : "/root", "/.cache/trainspotter/music");
+}
+
+std::vector<std::string> TestMusicFiles() {
+  std::vector<std::string> files;
+  const std::string dir = TestMusicDir();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file(ec) &&
+        (absl::EndsWith(name, ".ogg") || absl::EndsWith(name, ".mp3"))) {
+      files.push_back(entry.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string MissingMusicMessage() {
+  return absl::StrCat("real-music fixture not found in ", TestMusicDir(),
+                      "; run tools/fetch-test-music.sh (tools/test.sh does)");
+}
+
+ScopedTempDir::ScopedTempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
+                                  "/trainspotter_test_XXXXXX");
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+  path_ = tmpl;
+}
+
+ScopedTempDir::~ScopedTempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[1 << 14];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) result.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  if (status != -1 && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+bool HaveProgram(const std::string& program) {
+  return RunCommand(absl::StrCat("command -v ", ShellQuote(program), " >/dev/null 2>&1"))
+             .exit_code == 0;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += "'";
+  return out;
+}
+
+}  // namespace trainspotter::testing

@@ -1,0 +1,52 @@
+// Test environment helpers: the real-music fixture, temporary folders, running commands.
+#ifndef TRAINSPOTTER_TESTS_TESTING_TEST_ENV_H_
+#define TRAINSPOTTER_TESTS_TESTING_TEST_ENV_H_
+
+#include <string>
+#include <vector>
+
+namespace trainspotter::testing {
+
+// The folder tools/fetch-test-music.sh fills: $TRAINSPOTTER_MUSIC_DIR if set, else the folder the
+// build was configured with (cache variable TRAINSPOTTER_TEST_MUSIC_DIR, passed to the test as
+// the compile definition of the same name), else ~/.cache/trainspotter/music.
+std::string TestMusicDir();
+
+// The fixture's tracks (.ogg and .mp3), sorted by name; empty when it has not been fetched.
+std::vector<std::string> TestMusicFiles();
+
+// Message for GTEST_SKIP() when TestMusicFiles() is empty.
+std::string MissingMusicMessage();
+
+// A fresh folder under $TMPDIR (or /tmp), removed with its contents on destruction.
+class ScopedTempDir {
+ public:
+  ScopedTempDir();
+  ~ScopedTempDir();
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;   // -1 if it did not exit normally
+  std::string output;   // its standard output (standard error too, if the command says 2>&1)
+};
+
+// Runs `command` with /bin/sh and captures its standard output.
+CommandResult RunCommand(const std::string& command);
+
+// True if `program` is found on PATH.
+bool HaveProgram(const std::string& program);
+
+// Single-quotes `s` for /bin/sh.
+std::string ShellQuote(const std::string& s);
+
+}  // namespace trainspotter::testing
+
+#endif  // TRAINSPOTTER_TESTS_TESTING_TEST_ENV_H_
