@@ -1,0 +1,81 @@
+#include "matcher/hamming.h"
+
+#include <algorithm>
+#include <climits>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace trainspotter {
+namespace {
+
+int NaiveDistance(const uint8_t* a, const uint8_t* b) {
+  int d = 0;
+  for (int i = 0; i < 64; ++i) d += __builtin_popcount(static_cast<unsigned>(a[i] ^ b[i]));
+  return d;
+}
+
+TEST(HammingTest, BitErrorsMatchNaiveCount) {
+  std::mt19937 rng(5);
+  std::vector<uint32_t> a(1000), b(1000);
+  for (auto& x : a) x = rng();
+  for (auto& x : b) x = rng();
+  std::vector<uint8_t> per(1000);
+  ItemBitErrors(a.data(), b.data(), a.size(), per.data());
+  int64_t sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    int naive = 0;
+    for (int bit = 0; bit < 32; ++bit) naive += ((a[i] ^ b[i]) >> bit) & 1;
+    ASSERT_EQ(per[i], naive);
+    sum += naive;
+  }
+  EXPECT_EQ(TotalBitErrors(a.data(), b.data(), a.size()), sum);
+}
+
+TEST(HammingTest, KnnAgreesWithBruteForceOnUnalignedQueries) {
+  std::mt19937 rng(11);
+  const size_t nb = 3000, nq = 37, k = 5;
+  std::vector<uint8_t> db(nb * 64);
+  for (auto& x : db) x = static_cast<uint8_t>(rng());
+  // Queries: overlapping slices 4 bytes apart, starting at an odd address.
+  std::vector<uint8_t> qbuf(1 + nq * 4 + 64);
+  for (auto& x : qbuf) x = static_cast<uint8_t>(rng());
+  // Make query 3 a near copy of row 1234 so that a small distance exists.
+  std::copy(db.begin() + 1234 * 64, db.begin() + 1235 * 64, qbuf.begin() + 1 + 3 * 4);
+  qbuf[1 + 3 * 4] ^= 1;
+  const uint8_t* queries = qbuf.data() + 1;
+  std::vector<int32_t> dist(nq * k);
+  std::vector<int64_t> rows(nq * k);
+  HammingKnn512(queries, 4, nq, db.data(), nb, k, 512, dist.data(), rows.data());
+  for (size_t q = 0; q < nq; ++q) {
+    std::vector<std::pair<int, int64_t>> all;
+    for (size_t r = 0; r < nb; ++r) {
+      all.emplace_back(NaiveDistance(queries + q * 4, db.data() + r * 64), r);
+    }
+    std::sort(all.begin(), all.end());
+    for (size_t j = 0; j < k; ++j) {
+      EXPECT_EQ(dist[q * k + j], all[j].first) << "query " << q << " rank " << j;
+      EXPECT_EQ(NaiveDistance(queries + q * 4, db.data() + rows[q * k + j] * 64),
+                dist[q * k + j]);
+    }
+  }
+  EXPECT_EQ(rows[3 * k], 1234);
+  EXPECT_EQ(dist[3 * k], 1);
+}
+
+TEST(HammingTest, MaxDistanceLeavesSlotsEmpty) {
+  std::vector<uint8_t> db(64 * 2, 0);
+  std::vector<uint8_t> q(64, 0xff);  // distance 512 to both rows
+  std::vector<int32_t> dist(3);
+  std::vector<int64_t> rows(3);
+  HammingKnn512(q.data(), 64, 1, db.data(), 2, 3, 100, dist.data(), rows.data());
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_EQ(rows[j], -1);
+    EXPECT_EQ(dist[j], INT32_MAX);
+  }
+}
+
+}  // namespace
+}  // namespace trainspotter

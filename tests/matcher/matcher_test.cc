@@ -1,0 +1,180 @@
+#include "matcher/matcher.h"
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "common/fingerprint_types.h"
+#include "gtest/gtest.h"
+
+namespace trainspotter {
+namespace {
+
+// Music-like synthetic fingerprint: each item flips a few bits of the previous one, so items
+// are correlated in time as Chromaprint's are.
+std::vector<uint32_t> RandomWalk(std::mt19937& rng, size_t n, int flips_per_item = 5) {
+  std::vector<uint32_t> v(n);
+  uint32_t cur = rng();
+  for (size_t i = 0; i < n; ++i) {
+    for (int f = 0; f < flips_per_item; ++f) cur ^= 1u << (rng() % 32);
+    v[i] = cur;
+  }
+  return v;
+}
+
+// Flips each bit with probability `ber`.
+std::vector<uint32_t> WithBitErrors(std::vector<uint32_t> v, double ber, std::mt19937& rng) {
+  std::bernoulli_distribution flip(ber);
+  for (uint32_t& x : v) {
+    for (int b = 0; b < 32; ++b) {
+      if (flip(rng)) x ^= 1u << b;
+    }
+  }
+  return v;
+}
+
+class MatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto m = Matcher::Create({});
+    ASSERT_TRUE(m.ok()) << m.status();
+    matcher_ = std::move(*m);
+    std::mt19937 rng(42);
+    for (int k = 0; k < 30; ++k) {
+      refs_.push_back(RandomWalk(rng, 600 + 40 * k));  // ~75-220 s
+      ASSERT_TRUE(matcher_->Add(1000 + k, refs_.back()).ok());
+    }
+  }
+  std::unique_ptr<Matcher> matcher_;
+  std::vector<std::vector<uint32_t>> refs_;
+};
+
+TEST_F(MatcherTest, FindsNoisyClipWithItsOffset) {
+  std::mt19937 rng(7);
+  int found = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    const int k = static_cast<int>(rng() % refs_.size());
+    const size_t len = 60;  // ~7.5 s of items
+    const size_t start = rng() % (refs_[k].size() - len);
+    MatchQuery q;
+    q.items = WithBitErrors(
+        std::vector<uint32_t>(refs_[k].begin() + start, refs_[k].begin() + start + len), 0.10,
+        rng);
+    auto r = matcher_->Match(q);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_FALSE(r->empty());
+    const SegmentMatch& top = (*r)[0];
+    if (top.member && top.key == 1000 + k) ++found;
+    EXPECT_NEAR(top.ref_start - top.query_start, ItemToSeconds(static_cast<double>(start)),
+                kSecondsPerItem * 1.01);
+    EXPECT_LT(top.false_match_probability, 1e-6);
+    EXPECT_NEAR(top.confidence, 1 - top.false_match_probability, 1e-12);
+  }
+  EXPECT_EQ(found, 20);
+}
+
+TEST_F(MatcherTest, UnrelatedAudioIsNotAMember) {
+  std::mt19937 rng(99);
+  for (int trial = 0; trial < 50; ++trial) {
+    MatchQuery q;
+    q.items = RandomWalk(rng, 40 + trial * 4);
+    auto r = matcher_->Match(q);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const SegmentMatch& m : *r) EXPECT_FALSE(m.member) << "trial " << trial;
+  }
+}
+
+TEST_F(MatcherTest, SilenceMatchesNothingEvenAgainstSilence) {
+  // A reference that contains a long stretch of "silence" (a constant item).
+  std::vector<uint32_t> with_silence = refs_[0];
+  std::fill(with_silence.begin() + 100, with_silence.begin() + 400, 0x5a5a5a5au);
+  ASSERT_TRUE(matcher_->Add(1, with_silence).ok());
+  MatchQuery q;
+  q.items.assign(120, 0x5a5a5a5au);
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok());
+  for (const SegmentMatch& m : *r) EXPECT_FALSE(m.member);
+}
+
+TEST_F(MatcherTest, RemoveTakesEffectAtOnce) {
+  MatchQuery q;
+  q.items.assign(refs_[3].begin() + 50, refs_[3].begin() + 150);
+  auto before = matcher_->Match(q);
+  ASSERT_TRUE(before.ok());
+  ASSERT_FALSE(before->empty());
+  EXPECT_EQ((*before)[0].key, 1003);
+  ASSERT_TRUE(matcher_->Remove(1003).ok());
+  EXPECT_TRUE(matcher_->Remove(1003).ok());  // absent key: OK
+  auto after = matcher_->Match(q);
+  ASSERT_TRUE(after.ok());
+  for (const SegmentMatch& m : *after) EXPECT_NE(m.key, 1003);
+  EXPECT_EQ(matcher_->num_tracks(), static_cast<int64_t>(refs_.size()) - 1);
+}
+
+TEST_F(MatcherTest, FilterRestrictsReferences) {
+  MatchQuery q;
+  q.items.assign(refs_[5].begin(), refs_[5].begin() + 100);
+  q.filter = [](int64_t key) { return key != 1005; };
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok());
+  for (const SegmentMatch& m : *r) EXPECT_NE(m.key, 1005);
+}
+
+TEST_F(MatcherTest, LongQueryContainingShortReferenceReportsTheSegment) {
+  // A "full master": unrelated audio, then the whole of a short reference, then more audio.
+  std::mt19937 rng(3);
+  std::vector<uint32_t> short_ref = RandomWalk(rng, 200);
+  ASSERT_TRUE(matcher_->Add(77, short_ref).ok());
+  std::vector<uint32_t> master = RandomWalk(rng, 300);
+  master.insert(master.end(), short_ref.begin(), short_ref.end());
+  std::vector<uint32_t> tail = RandomWalk(rng, 300);
+  master.insert(master.end(), tail.begin(), tail.end());
+  MatchQuery q;
+  q.items = WithBitErrors(master, 0.05, rng);
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE(r->empty());
+  const SegmentMatch& top = (*r)[0];
+  EXPECT_EQ(top.key, 77);
+  EXPECT_TRUE(top.member);
+  EXPECT_NEAR(top.query_start, ItemToSeconds(300), 1.0);
+  EXPECT_NEAR(top.query_end, ItemToSeconds(500), 1.0);
+  EXPECT_NEAR(top.ref_start, 0.0, 1.0);
+}
+
+TEST_F(MatcherTest, ExpiredDeadlineIsReported) {
+  MatchQuery q;
+  q.items.assign(refs_[1].begin(), refs_[1].begin() + 100);
+  q.deadline = absl::Now() - absl::Seconds(1);
+  auto r = matcher_->Match(q);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(MatcherCreateTest, RejectsTooShortAndBadOptions) {
+  auto m = Matcher::Create({});
+  ASSERT_TRUE(m.ok());
+  std::vector<uint32_t> tiny(5, 1);
+  EXPECT_EQ((*m)->Add(1, tiny).code(), absl::StatusCode::kInvalidArgument);
+  MatcherOptions bad;
+  bad.max_false_match_probability = 0;
+  EXPECT_FALSE(Matcher::Create(bad).ok());
+}
+
+TEST(MatcherCreateTest, ReplacingAKeyKeepsOneCopy) {
+  auto m = Matcher::Create({});
+  ASSERT_TRUE(m.ok());
+  std::mt19937 rng(1);
+  auto a = RandomWalk(rng, 300), b = RandomWalk(rng, 300);
+  ASSERT_TRUE((*m)->Add(9, a).ok());
+  ASSERT_TRUE((*m)->Add(9, b).ok());
+  EXPECT_EQ((*m)->num_tracks(), 1);
+  EXPECT_EQ((*m)->num_items(), 300);
+  MatchQuery q;
+  q.items.assign(a.begin() + 10, a.begin() + 110);
+  auto r = (*m)->Match(q);
+  ASSERT_TRUE(r.ok());
+  for (const SegmentMatch& s : *r) EXPECT_FALSE(s.member);
+}
+
+}  // namespace
+}  // namespace trainspotter
