@@ -41,9 +41,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -126,6 +128,11 @@ class ByteInput {
   // As AVIOContext's seek callback, AVSEEK_SIZE included. Only called when seekable().
   virtual int64_t Seek(int64_t offset, int whence) = 0;
   virtual bool seekable() const = 0;
+  // Total size in bytes, -1 if unknown (not seekable).
+  virtual int64_t size() const = 0;
+  // Reads up to `n` bytes at `offset` without moving the read position; returns the count
+  // (negative on error). Only called when seekable().
+  virtual int64_t ReadAt(int64_t offset, uint8_t* buf, size_t n) = 0;
 };
 
 class FileInput : public ByteInput {
@@ -171,6 +178,14 @@ class FileInput : public ByteInput {
   }
 
   bool seekable() const override { return seekable_; }
+  int64_t size() const override { return size_; }
+  int64_t ReadAt(int64_t offset, uint8_t* buf, size_t n) override {
+    while (true) {
+      ssize_t got = ::pread(fd_, buf, n, offset);
+      if (got < 0 && errno == EINTR) continue;
+      return got;
+    }
+  }
 
  private:
   int fd_;
@@ -217,6 +232,13 @@ class MemoryInput : public ByteInput {
   }
 
   bool seekable() const override { return true; }
+  int64_t size() const override { return static_cast<int64_t>(bytes_.size()); }
+  int64_t ReadAt(int64_t offset, uint8_t* buf, size_t n) override {
+    if (offset < 0 || static_cast<uint64_t>(offset) >= bytes_.size()) return 0;
+    n = std::min(n, bytes_.size() - static_cast<size_t>(offset));
+    std::memcpy(buf, bytes_.data() + offset, n);
+    return static_cast<int64_t>(n);
+  }
 
  private:
   absl::string_view bytes_;
@@ -339,9 +361,13 @@ class WarningLog {
 };
 
 // libav reports many problems only through av_log. Errors logged on a thread while it works for a
-// source become that source's warnings; everything else is dropped (fpcalc silences the log too).
-thread_local WarningLog* tls_log_sink = nullptr;
-thread_local double tls_log_time = -1;
+// source are collected for that source (which turns them into warnings or error details);
+// everything else is dropped (fpcalc silences the log too).
+struct LogBuffer {
+  static constexpr size_t kMaxMessages = 8;
+  std::vector<std::string> messages;
+};
+thread_local LogBuffer* tls_log_sink = nullptr;
 bool g_echo_ffmpeg_log = false;
 
 void LogCallback(void* avcl, int level, const char* fmt, va_list vl) {
@@ -351,14 +377,17 @@ void LogCallback(void* avcl, int level, const char* fmt, va_list vl) {
     av_log_default_callback(avcl, level, fmt, copy);
     va_end(copy);
   }
-  if (level > AV_LOG_ERROR || tls_log_sink == nullptr) return;
+  if (level > AV_LOG_ERROR || tls_log_sink == nullptr ||
+      tls_log_sink->messages.size() >= LogBuffer::kMaxMessages) {
+    return;
+  }
   char line[512];
   int print_prefix = 0;
   av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
   absl::string_view text(line);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   if (text.empty()) return;
-  tls_log_sink->Add("error reported by FFmpeg", tls_log_time, text);
+  tls_log_sink->messages.emplace_back(text);
 }
 
 void InitFfmpegOnce() {
@@ -373,15 +402,46 @@ void InitFfmpegOnce() {
 
 class ScopedLogSink {
  public:
-  ScopedLogSink(WarningLog* sink, double at_seconds) {
-    tls_log_sink = sink;
-    tls_log_time = at_seconds;
-  }
-  ~ScopedLogSink() {
-    tls_log_sink = nullptr;
-    tls_log_time = -1;
-  }
+  explicit ScopedLogSink(LogBuffer* sink) { tls_log_sink = sink; }
+  ~ScopedLogSink() { tls_log_sink = nullptr; }
+  ScopedLogSink(const ScopedLogSink&) = delete;
+  ScopedLogSink& operator=(const ScopedLogSink&) = delete;
 };
+
+// Ogg pages: "OggS", version 0, flags (4 = end of stream), ..., segment count at byte 26, then
+// the segment table (body size = sum of its entries) and the body.
+constexpr int kOggHeaderSize = 27;
+constexpr int kOggMaxPage = kOggHeaderSize + 255 + 255 * 255;
+constexpr uint8_t kOggEndOfStream = 0x04;
+
+// Why an Ogg file's last page shows it was cut short, or "" if it ends cleanly.
+std::string OggEndingProblem(ByteInput& input) {
+  const int64_t size = input.size();
+  if (size <= 0) return "";
+  const int64_t start = std::max<int64_t>(0, size - kOggMaxPage - kOggHeaderSize);
+  std::vector<uint8_t> tail(static_cast<size_t>(size - start));
+  if (input.ReadAt(start, tail.data(), tail.size()) != static_cast<int64_t>(tail.size())) {
+    return "";
+  }
+  const size_t n = tail.size();
+  if (n < 4) return "";
+  for (size_t i = n - 3; i-- > 0;) {  // backwards over every position a page can start at
+    const size_t p = i;
+    if (std::memcmp(tail.data() + p, "OggS", 4) != 0) continue;
+    if (p + 4 < n && tail[p + 4] != 0) continue;  // not a page: wrong version
+    if (p + kOggHeaderSize > n) return "its last Ogg page is cut short";
+    const size_t segments = tail[p + 26];
+    if (p + kOggHeaderSize + segments > n) return "its last Ogg page is cut short";
+    size_t body = 0;
+    for (size_t i = 0; i < segments; ++i) body += tail[p + kOggHeaderSize + i];
+    const size_t end = p + kOggHeaderSize + segments + body;
+    if (end > n) return "its last Ogg page is cut short";
+    if (end < n) return "it has bytes after its last complete Ogg page";
+    if ((tail[p + 5] & kOggEndOfStream) == 0) return "its last Ogg page is not an end-of-stream page";
+    return "";
+  }
+  return "";
+}
 
 // ---- the source ---------------------------------------------------------------------------------
 
@@ -417,12 +477,27 @@ class FfmpegAudioSource : public AudioSource {
   absl::Status Convert();
   void Finish(bool at_end_of_input);
 
+  // FFmpeg's error log lines met since the last DrainLog(): a detail for the failure they
+  // explain, else warnings of their own.
+  std::string TakeLogLine() {
+    std::string line = log_.messages.empty() ? "" : log_.messages.front();
+    log_.messages.clear();
+    return line;
+  }
+  void DrainLog() {
+    for (const std::string& m : log_.messages) {
+      warnings_.Add("FFmpeg reported an error", decoded_seconds(), m);
+    }
+    log_.messages.clear();
+  }
+
   const std::string name_;
   const DecodeLimits limits_;
   std::unique_ptr<ByteInput> input_;
   Guard guard_;
   IoOpaque io_opaque_{};
   WarningLog warnings_;
+  LogBuffer log_;
 
   // Destroyed in reverse order: the demuxer before the AVIO context it reads through.
   std::unique_ptr<AVIOContext, AvioFreer> avio_;
@@ -458,7 +533,8 @@ class FfmpegAudioSource : public AudioSource {
 };
 
 absl::Status FfmpegAudioSource::Open() {
-  ScopedLogSink sink(&warnings_, -1);
+  ScopedLogSink sink(&log_);
+  absl::Cleanup drain = [this] { DrainLog(); };
 
   std::unique_ptr<uint8_t, AvFreer> io_buffer(static_cast<uint8_t*>(av_malloc(kIoBufferSize)));
   if (!io_buffer) return Fail(absl::StatusCode::kResourceExhausted, "out of memory");
@@ -488,28 +564,36 @@ absl::Status FfmpegAudioSource::Open() {
   AVFormatContext* raw = unopened.release();
   int ret = avformat_open_input(&raw, name_.c_str(), nullptr, nullptr);
   if (ret < 0) {
-    if (ret == AVERROR_INVALIDDATA) {
+    const std::string detail = TakeLogLine();
+    if (ret == AVERROR_INVALIDDATA && detail.empty()) {
       return StopOr(Fail(absl::StatusCode::kInvalidArgument,
                          "not an audio file: FFmpeg recognises no media format in it"));
     }
     return StopOr(Fail(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat("cannot open as media (", AvError(ret), ")")));
+                       absl::StrCat("not a readable media file (",
+                                    detail.empty() ? AvError(ret) : detail, ")")));
   }
   format_.reset(raw);
 
   ret = avformat_find_stream_info(format_.get(), nullptr);
   if (ret < 0) {
+    const std::string detail = TakeLogLine();
     return StopOr(Fail(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat("cannot read stream information (", AvError(ret), ")")));
+                       absl::StrCat("cannot read stream information (",
+                                    detail.empty() ? AvError(ret) : detail, ")")));
   }
   TS_RETURN_IF_ERROR(guard_.Check());
 
   const AVCodec* decoder = nullptr;
   ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
   if (ret == AVERROR_STREAM_NOT_FOUND) {
+    int video = 0, other = 0;
+    for (unsigned i = 0; i < format_->nb_streams; ++i) {
+      (format_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO ? video : other)++;
+    }
     return Fail(absl::StatusCode::kInvalidArgument,
-                absl::StrCat("no audio stream (", format_->iformat->name, " with ",
-                             format_->nb_streams, " other stream(s))"));
+                absl::StrCat("no audio stream (FFmpeg reads it as ", format_->iformat->name,
+                             " with ", video, " video and ", other, " other stream(s))"));
   }
   if (ret == AVERROR_DECODER_NOT_FOUND || (ret >= 0 && decoder == nullptr)) {
     int best = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
@@ -626,7 +710,7 @@ absl::Status FfmpegAudioSource::ConfigureResampler(AVSampleFormat format, int ra
 
 absl::StatusOr<size_t> FfmpegAudioSource::Read(absl::Span<int16_t> out) {
   if (out.empty()) return Fail(absl::StatusCode::kInvalidArgument, "Read() into an empty buffer");
-  ScopedLogSink sink(&warnings_, decoded_seconds());
+  ScopedLogSink sink(&log_);
   while (pending_size_ == 0) {
     if (done_) return 0;
     TS_RETURN_IF_ERROR(Step());
@@ -648,6 +732,7 @@ absl::StatusOr<size_t> FfmpegAudioSource::Read(absl::Span<int16_t> out) {
 }
 
 absl::Status FfmpegAudioSource::Step() {
+  absl::Cleanup drain = [this] { DrainLog(); };
   TS_RETURN_IF_ERROR(guard_.Check());
 
   // 1. The next packet of our stream, unless one is held or the input has ended.
@@ -661,7 +746,9 @@ absl::Status FfmpegAudioSource::Step() {
     if (ret < 0) {
       TS_RETURN_IF_ERROR(guard_.stop());
       // fpcalc stops with an error here; we fingerprint what decoded and say so.
-      warnings_.Add("read error, decoding stopped", decoded_seconds(), AvError(ret));
+      const std::string detail = TakeLogLine();
+      warnings_.Add("read error, decoding stopped", decoded_seconds(),
+                    detail.empty() ? AvError(ret) : detail);
       input_ended_ = true;
       break;
     }
@@ -695,7 +782,9 @@ absl::Status FfmpegAudioSource::Step() {
       Finish(/*at_end_of_input=*/true);  // the decoder is drained: the normal end
       return absl::OkStatus();
     }
-    warnings_.Add("damaged audio skipped", decoded_seconds(), AvError(err));
+    const std::string detail = TakeLogLine();
+    warnings_.Add("damaged audio skipped", decoded_seconds(),
+                  detail.empty() ? AvError(err) : detail);
     if (++consecutive_errors_ >= kMaxConsecutiveErrors) {
       warnings_.Add("decoding abandoned", decoded_seconds(),
                     absl::StrCat(kMaxConsecutiveErrors, " damaged packets in a row"));
@@ -767,7 +856,17 @@ absl::Status FfmpegAudioSource::Convert() {
 
 void FfmpegAudioSource::Finish(bool at_end_of_input) {
   done_ = true;
-  if (!at_end_of_input || declared_ms_ <= 0 || samples_out_ == 0) return;
+  if (!at_end_of_input || samples_out_ == 0) return;
+  if (input_->seekable() && absl::StrContains(format_->iformat->name, "ogg")) {
+    // Ogg declares its duration in its last page, so a cut file declares a shorter one.
+    if (std::string problem = OggEndingProblem(*input_); !problem.empty()) {
+      warnings_.Add("file truncated", -1, absl::StrCat(problem, " (decoded ",
+                                                        absl::StrFormat("%.1f", decoded_seconds()),
+                                                        " s)"));
+      return;
+    }
+  }
+  if (declared_ms_ <= 0) return;
   // The container promised more audio than there was: a truncated or damaged file (or an
   // estimate far off, as for VBR MP3 without a header). Leave room for codec padding.
   const double declared = static_cast<double>(declared_ms_) / 1000;
