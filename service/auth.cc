@@ -159,8 +159,7 @@ bool Authenticator::enabled() const {
   return keys_ != nullptr;
 }
 
-absl::StatusOr<Caller> Authenticator::Authenticate(absl::string_view authorization,
-                                                   Role required) const {
+absl::StatusOr<Caller> Authenticator::Identify(absl::string_view authorization) const {
   std::shared_ptr<const KeyStore> keys;
   {
     absl::MutexLock lock(&mu_);
@@ -179,11 +178,24 @@ absl::StatusOr<Caller> Authenticator::Authenticate(absl::string_view authorizati
   key = absl::StripAsciiWhitespace(key);
   const ApiKey* entry = keys->Find(key);
   if (entry == nullptr) return absl::UnauthenticatedError("unknown API key");
-  if (required == Role::kAdmin && entry->role != Role::kAdmin) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("key '", entry->name, "' has role 'query'; this call needs role 'admin'"));
-  }
   return Caller{entry->name, entry->role};
+}
+
+absl::Status Authenticator::CheckRole(const Caller& caller, Role required) {
+  if (required == Role::kAdmin && caller.role != Role::kAdmin) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("key '", caller.key_name, "' has role 'query'; this call needs role 'admin'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Caller> Authenticator::Authenticate(absl::string_view authorization,
+                                                   Role required) const {
+  absl::StatusOr<Caller> caller = Identify(authorization);
+  if (!caller.ok()) return caller.status();
+  absl::Status allowed = CheckRole(*caller, required);
+  if (!allowed.ok()) return allowed;
+  return caller;
 }
 
 absl::Status Authenticator::Reload() {

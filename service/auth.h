@@ -90,9 +90,14 @@ class Authenticator {
 
   bool enabled() const;
 
-  // `authorization` is the raw metadata value (e.g. "Bearer abc"), empty when absent.
-  // UNAUTHENTICATED: missing, malformed or unknown key. PERMISSION_DENIED: the key's role is
-  // below `required`. Messages never contain the key.
+  // Who sent `authorization` (the raw metadata value, e.g. "Bearer abc"; empty when absent).
+  // UNAUTHENTICATED: missing, malformed or unknown key. Messages never contain the key.
+  absl::StatusOr<Caller> Identify(absl::string_view authorization) const;
+
+  // PERMISSION_DENIED if `caller`'s role is below `required`.
+  static absl::Status CheckRole(const Caller& caller, Role required);
+
+  // Identify, then CheckRole.
   absl::StatusOr<Caller> Authenticate(absl::string_view authorization, Role required) const;
 
   // Re-reads the keys file (e.g. on SIGHUP). On error the old keys stay in force.

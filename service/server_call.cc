@@ -37,9 +37,11 @@ absl::Status ServerCall::Admit(Role required) {
   const auto& metadata = context_->client_metadata();
   auto it = metadata.find("authorization");
   if (it != metadata.end()) authorization.assign(it->second.data(), it->second.size());
-  absl::StatusOr<Caller> caller = core_->auth->Authenticate(authorization, required);
+  absl::StatusOr<Caller> caller = core_->auth->Identify(authorization);
   if (!caller.ok()) return caller.status();
-  caller_ = *std::move(caller);
+  caller_ = *std::move(caller);  // logged even when the role check below fails
+  absl::Status allowed = Authenticator::CheckRole(caller_, required);
+  if (!allowed.ok()) return allowed;
   if (!core_->limiter->TryAcquire(caller_.key_name)) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "rate limit exceeded for key '", caller_.key_name, "'; retry in ",
