@@ -105,7 +105,7 @@ void Progress::Update(const ProgressCounts& counts) {
   last_ = counts;
   absl::Time now = absl::Now();
   absl::Duration interval = style_ == Style::kBar ? kBarInterval : line_interval_;
-  if (now - last_draw_ < interval && !(counts.total > 0 && counts.done == counts.total)) return;
+  if (now - last_draw_ < interval) return;
   if (style_ == Style::kLines && last_draw_ == absl::InfinitePast()) {
     // The first plain line waits one interval: short runs print only their summary.
     last_draw_ = now;
