@@ -31,8 +31,9 @@ class AudioSource {
   virtual int sample_rate() const = 0;
 
   // The duration the container declares, in whole milliseconds rounded down (as fpcalc 1.5.1
-  // computes it: the audio stream's duration, else the container's), or -1 when it declares none
-  // or declares something absurd (negative, or over a year). Known right after opening.
+  // computes it: the audio stream's duration, else the container's), known right after opening.
+  // When it declares none (or something absurd: negative, or over a year), -1 until Read() has
+  // reached the end, then the duration that was decoded.
   virtual int64_t declared_duration_ms() const = 0;
 
   // Seconds of audio returned by Read() so far.

@@ -459,7 +459,13 @@ class FfmpegAudioSource : public AudioSource {
 
   absl::StatusOr<size_t> Read(absl::Span<int16_t> out) override;
   int sample_rate() const override { return kFingerprintSampleRate; }
-  int64_t declared_duration_ms() const override { return declared_ms_; }
+  int64_t declared_duration_ms() const override {
+    if (declared_ms_ < 0 && done_ && reached_end_) {
+      // Measured on the decoder's side: the resampler's last few samples never come out.
+      return static_cast<int64_t>(input_seconds_ * 1000);
+    }
+    return declared_ms_;
+  }
   double decoded_seconds() const override {
     return static_cast<double>(samples_out_) / kFingerprintSampleRate;
   }
@@ -523,6 +529,8 @@ class FfmpegAudioSource : public AudioSource {
   bool input_ended_ = false;
   bool ever_received_ = false;
   bool done_ = false;
+  bool reached_end_ = false;
+  double input_seconds_ = 0;  // decoded, at the decoder's rate
   int consecutive_errors_ = 0;
   int steps_after_eof_ = 0;
 
@@ -829,6 +837,7 @@ absl::Status FfmpegAudioSource::Convert() {
     }
   }
   if (!configured_) return absl::OkStatus();  // an empty frame before any real one
+  if (nb_samples > 0) input_seconds_ += static_cast<double>(nb_samples) / in_rate_;
 
   if (!swr_) {
     pending_ = reinterpret_cast<const int16_t*>(frame->data[0]);
@@ -856,6 +865,7 @@ absl::Status FfmpegAudioSource::Convert() {
 
 void FfmpegAudioSource::Finish(bool at_end_of_input) {
   done_ = true;
+  reached_end_ = at_end_of_input;
   if (!at_end_of_input || samples_out_ == 0) return;
   if (input_->seekable() && absl::StrContains(format_->iformat->name, "ogg")) {
     // Ogg declares its duration in its last page, so a cut file declares a shorter one.

@@ -1,0 +1,178 @@
+// FingerprintAudioSource (the decoder-independent core) with FakeAudioSource: limits, speed
+// variants, errors and warnings.
+#include "fingerprint/fingerprinter.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/fingerprint_types.h"
+#include "gtest/gtest.h"
+#include "tests/testing/audio_synth.h"
+#include "tests/testing/fake_audio_source.h"
+
+namespace trainspotter {
+namespace {
+
+using ::trainspotter::testing::FakeAudioSource;
+using ::trainspotter::testing::SynthesizeMusic;
+
+constexpr int kRate = kFingerprintSampleRate;
+
+// Fraction of differing bits between two item sequences over their common length.
+double BitErrorRate(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  if (n == 0) return 1.0;
+  size_t bits = 0;
+  for (size_t i = 0; i < n; ++i) bits += static_cast<size_t>(__builtin_popcount(a[i] ^ b[i]));
+  return static_cast<double>(bits) / (32.0 * static_cast<double>(n));
+}
+
+TEST(FingerprintAudioSourceTest, MatchesFingerprintPcmAndReadsInAnyChunks) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(25, kRate, 1, 11);
+  auto expected = FingerprintPcm(pcm, kRate, 1);
+  ASSERT_TRUE(expected.ok());
+  for (size_t chunk : {1u, 333u, 4096u, 100000u}) {
+    FakeAudioSource source(pcm, kRate, chunk);
+    FingerprintOptions options;
+    options.max_seconds = 0;
+    auto result = FingerprintAudioSource(source, "fake", options);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->fingerprint.items, *expected) << "chunk " << chunk;
+    EXPECT_NEAR(result->fingerprinted_seconds, 25.0, 1e-9);
+    EXPECT_TRUE(result->warnings.empty());
+  }
+}
+
+TEST(FingerprintAudioSourceTest, MaxSecondsTruncatesLikeFpcalc) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(30, kRate, 1, 12);
+  FakeAudioSource source(pcm, kRate, 1000);
+  FingerprintOptions options;
+  options.max_seconds = 10.5;
+  auto result = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  // fpcalc feeds exactly floor(max_seconds * rate) samples.
+  const size_t limit = static_cast<size_t>(10.5 * kRate);
+  auto expected = FingerprintPcm(absl::MakeConstSpan(pcm.data(), limit), kRate, 1);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(result->fingerprint.items, *expected);
+  EXPECT_DOUBLE_EQ(result->fingerprinted_seconds, static_cast<double>(limit) / kRate);
+  // It stops reading once it has what it needs.
+  EXPECT_LE(source.decoded_seconds(), 10.5 + 0.1);
+}
+
+TEST(FingerprintAudioSourceTest, DurationIsDeclaredElseDecodedAtTheEnd) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(12, kRate, 1, 13);
+  {
+    FakeAudioSource source(pcm, kRate);
+    source.set_declared_duration_ms(187356);
+    auto result = FingerprintAudioSource(source, "fake", FingerprintOptions());
+    ASSERT_TRUE(result.ok());
+    EXPECT_DOUBLE_EQ(result->fingerprint.duration_seconds, 187.356);
+  }
+  {
+    FakeAudioSource source(pcm, kRate);  // declares nothing, read to the end
+    auto result = FingerprintAudioSource(source, "fake", FingerprintOptions());
+    ASSERT_TRUE(result.ok());
+    EXPECT_NEAR(result->fingerprint.duration_seconds, 12.0, 1e-9);
+  }
+  {
+    FakeAudioSource source(pcm, kRate);  // declares nothing, not read to the end
+    FingerprintOptions options;
+    options.max_seconds = 5;
+    auto result = FingerprintAudioSource(source, "fake", options);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result->fingerprint.duration_seconds, 0.0);
+  }
+}
+
+TEST(FingerprintAudioSourceTest, SpeedVariantIsTheAudioPlayedFaster) {
+  // The same music synthesised at 11025/f samples per second of music, played back at 11025 Hz,
+  // is the music sped up by f. Its plain fingerprint must resemble the original's variant for f,
+  // not the original's plain fingerprint nor its variant for 1/f.
+  constexpr double kFactor = 1.06;
+  const std::vector<int16_t> original = SynthesizeMusic(40, kRate, 1, 14);
+  const std::vector<int16_t> faster =
+      SynthesizeMusic(40 / kFactor, static_cast<int>(std::lround(kRate / kFactor)), 1, 14);
+
+  FakeAudioSource source(original, kRate);
+  FingerprintOptions options;
+  options.max_seconds = 0;
+  options.speed_factors = {kFactor, 1 / kFactor};
+  auto result = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->speed_variants.size(), 2u);
+  auto query = FingerprintPcm(faster, kRate, 1);
+  ASSERT_TRUE(query.ok());
+
+  const double ber_variant = BitErrorRate(result->speed_variants[0], *query);
+  const double ber_plain = BitErrorRate(result->fingerprint.items, *query);
+  const double ber_inverse = BitErrorRate(result->speed_variants[1], *query);
+  EXPECT_LT(ber_variant, 0.2);
+  EXPECT_LT(ber_variant + 0.1, ber_plain);
+  EXPECT_LT(ber_variant + 0.1, ber_inverse);
+  // A variant covers the same audio, played f times as fast: fewer items.
+  EXPECT_NEAR(static_cast<double>(result->speed_variants[0].size()),
+              static_cast<double>(result->fingerprint.items.size()) / kFactor, 4);
+  EXPECT_NEAR(static_cast<double>(result->speed_variants[1].size()),
+              static_cast<double>(result->fingerprint.items.size()) * kFactor, 4);
+}
+
+TEST(FingerprintAudioSourceTest, RejectsBadOptions) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(5, kRate, 1, 15);
+  for (double bad_length : {-1.0, std::nan("")}) {
+    FakeAudioSource source(pcm, kRate);
+    FingerprintOptions options;
+    options.max_seconds = bad_length;
+    EXPECT_EQ(FingerprintAudioSource(source, "fake", options).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  for (double bad_factor : {0.0, 0.1, 5.0, -1.0}) {
+    FakeAudioSource source(pcm, kRate);
+    FingerprintOptions options;
+    options.speed_factors = {bad_factor};
+    EXPECT_EQ(FingerprintAudioSource(source, "fake", options).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad_factor;
+  }
+}
+
+TEST(FingerprintAudioSourceTest, NoAudioAndTooShortAreErrorsNamingTheInput) {
+  {
+    FakeAudioSource source({}, kRate);
+    auto result = FingerprintAudioSource(source, "silence.wav", FingerprintOptions());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(result.status().message().find("silence.wav"), std::string::npos);
+  }
+  {
+    FakeAudioSource source(SynthesizeMusic(0.8, kRate, 1, 16), kRate);
+    auto result = FingerprintAudioSource(source, "blip.wav", FingerprintOptions());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(result.status().message().find("too short"), std::string::npos);
+  }
+}
+
+TEST(FingerprintAudioSourceTest, SourceErrorsPropagateAndWarningsPassThrough) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(20, kRate, 1, 17);
+  {
+    FakeAudioSource source(pcm, kRate);
+    source.FailAfter(5 * kRate, absl::DeadlineExceededError("x.mp3: deadline exceeded"));
+    EXPECT_EQ(FingerprintAudioSource(source, "x.mp3", FingerprintOptions()).status().code(),
+              absl::StatusCode::kDeadlineExceeded);
+  }
+  {
+    FakeAudioSource source(pcm, kRate);
+    source.add_warning("damaged audio skipped at 3.0 s");
+    auto result = FingerprintAudioSource(source, "x.mp3", FingerprintOptions());
+    ASSERT_TRUE(result.ok());
+    ASSERT_EQ(result->warnings.size(), 1u);
+    EXPECT_EQ(result->warnings[0], "damaged audio skipped at 3.0 s");
+  }
+}
+
+}  // namespace
+}  // namespace trainspotter
