@@ -17,6 +17,12 @@ inline constexpr double kSecondsPerItem =
     static_cast<double>(kItemHopSamples) / static_cast<double>(kFingerprintSampleRate);
 inline constexpr double kItemsPerSecond = 1.0 / kSecondsPerItem;
 
+// Audio one item summarises: Chromaprint's 4096-sample frame plus the 19 following hops that its
+// chroma smoothing (5 frames) and image filters (up to 16 frames) reach into: ~2.72 s. Item i
+// covers [ItemToSeconds(i), ItemToSeconds(i) + kItemSpanSeconds).
+inline constexpr double kItemSpanSeconds =
+    static_cast<double>(19 * kItemHopSamples + 4096) / static_cast<double>(kFingerprintSampleRate);
+
 // Seconds from the start of the fingerprinted audio to the start of item `index`.
 inline double ItemToSeconds(double index) { return index * kSecondsPerItem; }
 // Item index nearest to `seconds` (never negative).

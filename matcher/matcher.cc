@@ -141,6 +141,7 @@ class FingerprintMatcher : public Matcher {
     // Only the best segment per (key, query region) is interesting; drop weaker overlapping ones.
     std::vector<SegmentMatch> kept;
     for (const SegmentMatch& m : out) {
+      if (!m.member && !query.include_non_members) continue;
       bool dup = false;
       for (const SegmentMatch& k : kept) {
         if (k.key == m.key && m.query_start < k.query_end && k.query_start < m.query_end &&
@@ -315,9 +316,9 @@ class FingerprintMatcher : public Matcher {
       // Positions in the speed-changed variant map back to the original query's time by the
       // speed factor; reference positions are as stored.
       m.query_start = ItemToSeconds(static_cast<double>(v.q_begin)) * speed;
-      m.query_end = ItemToSeconds(static_cast<double>(v.q_end)) * speed;
+      m.query_end = (ItemToSeconds(static_cast<double>(v.q_end - 1)) + kItemSpanSeconds) * speed;
       m.ref_start = ItemToSeconds(static_cast<double>(v.q_begin + v.offset));
-      m.ref_end = ItemToSeconds(static_cast<double>(v.q_end + v.offset));
+      m.ref_end = ItemToSeconds(static_cast<double>(v.q_end - 1 + v.offset)) + kItemSpanSeconds;
       out->push_back(m);
     }
     return absl::OkStatus();

@@ -36,6 +36,9 @@ struct MatchQuery {
   // If set, only references whose key passes are considered (e.g. a dataset filter).
   std::function<bool(int64_t)> filter;
   int max_matches = 10;
+  // Also return the best alignments that did not pass the decision (member = false), for
+  // diagnostics; by default only members are returned.
+  bool include_non_members = false;
   absl::Time deadline = absl::InfiniteFuture();
 };
 

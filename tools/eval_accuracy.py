@@ -36,8 +36,8 @@ DISTORTIONS = {
     "pink_0dB": ("NOISE:0", "wav", []),
     "band_300_3400": ("highpass=f=300:poles=2,highpass=f=300:poles=2,"
                       "lowpass=f=3400:poles=2,lowpass=f=3400:poles=2", "wav", []),
-    "speed_+2%": ("asetrate=44100*1.02,aresample=44100", "wav", []),
-    "speed_-2%": ("asetrate=44100*0.98,aresample=44100", "wav", []),
+    "speed_+2%": ("aresample=44100,asetrate=44100*1.02,aresample=44100", "wav", []),
+    "speed_-2%": ("aresample=44100,asetrate=44100*0.98,aresample=44100", "wav", []),
 }
 # Which distortions each clip length is measured with (the targets of issue 3).
 PLAN = {
@@ -134,6 +134,42 @@ def synth_nonmembers(work, rng):
     return specs
 
 
+def shared_audio_groups(args, tracks):
+    """Union-find over tracks whose whole-track queries match each other."""
+    allcat = os.path.join(args.work, "all-catalog")
+    lib = os.path.join(args.work, "all")
+    os.makedirs(lib)
+    for t in tracks:
+        os.symlink(os.path.abspath(t), os.path.join(lib, os.path.basename(t)))
+    r = run([args.trainspotter, "ingest", "--catalog", allcat, "--dataset", "all", lib])
+    if r.returncode != 0:
+        sys.exit(f"eval: ingest of all tracks failed:\n{r.stderr}")
+    r = run([args.trainspotter, "query", "--catalog", allcat, "--json"] +
+            [os.path.join(lib, os.path.basename(t)) for t in tracks])
+    parent = {os.path.basename(t): os.path.basename(t) for t in tracks}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for line in r.stdout.splitlines():
+        obj = json.loads(line)
+        me = os.path.basename(obj["file"])
+        for m in obj.get("matches") or []:
+            if m.get("track_id") in parent and m["track_id"] != me and \
+                    m.get("false_match_probability", 1) < 1e-6:
+                parent[find(me)] = find(m["track_id"])
+    by_root = {}
+    for t in tracks:
+        by_root.setdefault(find(os.path.basename(t)), []).append(t)
+    shared = [g for g in by_root.values() if len(g) > 1]
+    if shared:
+        print("tracks sharing audio (kept on one side of the split): " +
+              "; ".join(", ".join(os.path.basename(x) for x in g) for g in shared))
+    return sorted(by_root.values())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--trainspotter", default="build/bin/trainspotter")
@@ -152,12 +188,19 @@ def main():
                     if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
     if len(tracks) < 4:
         sys.exit(f"eval: need real music in {args.music} (run tools/fetch-test-music.sh)")
-    rng.shuffle(tracks)
-    n_members = max(2, int(round(len(tracks) * args.member_fraction)))
-    members, nonmembers = tracks[:n_members], tracks[n_members:]
-
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
+
+    # Tracks that share audio (a reprise, the same intro) cannot be split into member and
+    # non-member: a "non-member" clip of shared audio is rightly found. Group them first, by
+    # asking trainspotter itself with whole tracks against a catalogue of all of them.
+    groups = shared_audio_groups(args, tracks)
+    rng.shuffle(groups)
+    members, nonmembers = [], []
+    for g in groups:
+        (members if len(members) < args.member_fraction * len(tracks) else nonmembers).extend(g)
+    if not nonmembers:
+        sys.exit("eval: every track ended up a member; lower --member-fraction")
     lib = os.path.join(args.work, "members")
     os.makedirs(lib)
     for t in members:

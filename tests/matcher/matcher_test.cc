@@ -77,6 +77,7 @@ TEST_F(MatcherTest, UnrelatedAudioIsNotAMember) {
   std::mt19937 rng(99);
   for (int trial = 0; trial < 50; ++trial) {
     MatchQuery q;
+    q.include_non_members = true;
     q.items = RandomWalk(rng, 40 + trial * 4);
     auto r = matcher_->Match(q);
     ASSERT_TRUE(r.ok()) << r.status();
@@ -90,6 +91,7 @@ TEST_F(MatcherTest, SilenceMatchesNothingEvenAgainstSilence) {
   std::fill(with_silence.begin() + 100, with_silence.begin() + 400, 0x5a5a5a5au);
   ASSERT_TRUE(matcher_->Add(1, with_silence).ok());
   MatchQuery q;
+  q.include_non_members = true;
   q.items.assign(120, 0x5a5a5a5au);
   auto r = matcher_->Match(q);
   ASSERT_TRUE(r.ok());
@@ -138,7 +140,8 @@ TEST_F(MatcherTest, LongQueryContainingShortReferenceReportsTheSegment) {
   EXPECT_EQ(top.key, 77);
   EXPECT_TRUE(top.member);
   EXPECT_NEAR(top.query_start, ItemToSeconds(300), 1.0);
-  EXPECT_NEAR(top.query_end, ItemToSeconds(500), 1.0);
+  // The last matched item (499) summarises audio up to kItemSpanSeconds after its start.
+  EXPECT_NEAR(top.query_end, ItemToSeconds(499) + kItemSpanSeconds, 1.0);
   EXPECT_NEAR(top.ref_start, 0.0, 1.0);
 }
 
