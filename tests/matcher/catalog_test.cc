@@ -278,5 +278,33 @@ TEST_F(CatalogTest, MatchRunsConcurrentlyWithWrites) {
   EXPECT_TRUE(cat->CheckIntegrity().ok());
 }
 
+// The catalogue over the real Matcher (Matcher::Create), not the fake: what `query` and `serve`
+// run. A clip from the middle of a stored track is found at its offset, after a reopen too.
+TEST_F(CatalogTest, RealMatcherFindsAStoredTrackAfterReopen) {
+  std::vector<TrackInput> tracks;
+  for (uint32_t i = 0; i < 20; ++i) tracks.push_back(MakeTrack("t" + std::to_string(i), i, 800));
+  {
+    auto cat = Catalog::Open(dir_.path(), Catalog::Mode::kReadWrite);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    ASSERT_TRUE((*cat)->EnsureDataset("ds", "", "").ok());
+    ASSERT_TRUE((*cat)->AddTracks("ds", tracks).ok());
+    auto r = (*cat)->Match(QueryFrom(tracks[3], 300, 160));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->member);
+    EXPECT_EQ(r->matches[0].track.track_id, "t3");
+  }
+  auto cat = Catalog::Open(dir_.path(), Catalog::Mode::kReadOnly);
+  ASSERT_TRUE(cat.ok()) << cat.status();
+  EXPECT_EQ((*cat)->num_tracks(), 20);
+  auto r = (*cat)->Match(QueryFrom(tracks[11], 400, 160));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->member);
+  EXPECT_EQ(r->matches[0].track.track_id, "t11");
+  EXPECT_NEAR(r->matches[0].segment.ref_start, ItemToSeconds(400), 1.0);
+  auto miss = (*cat)->Match(CatalogQuery{RandomItems(999, 160), {}, {}, 10, absl::InfiniteFuture()});
+  ASSERT_TRUE(miss.ok()) << miss.status();
+  EXPECT_FALSE(miss->member);
+}
+
 }  // namespace
 }  // namespace trainspotter
