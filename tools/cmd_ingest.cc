@@ -460,11 +460,14 @@ bool Ingest::Commit() {
 }
 
 void Ingest::UpdateProgress() {
+  // The display counts tracks as soon as they are fingerprinted (the pending batch included),
+  // so it moves smoothly; the summary and --report count only what is committed.
   ProgressCounts c;
-  c.done = done_;
+  c.done = done_ + static_cast<int64_t>(pending_.size());
   c.total = total_;
   c.failed = failed_;
   c.audio_seconds = audio_seconds_;
+  for (const Outcome& o : pending_) c.audio_seconds += o.input.metadata.duration_seconds;
   progress_->Update(c);
 }
 

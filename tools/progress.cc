@@ -73,7 +73,7 @@ std::string Progress::Describe(const ProgressCounts& c, absl::Time now) {
     absl::StrAppend(&s, ", ETA ",
                     FormatElapsed(absl::Seconds(static_cast<double>(c.total - c.done) / rate)));
   }
-  absl::StrAppend(&s, ", elapsed ", FormatElapsed(now - start_));
+  if (style_ != Style::kBar) absl::StrAppend(&s, ", elapsed ", FormatElapsed(now - start_));
   return s;
 }
 
