@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -200,6 +201,29 @@ TrackInfo ReadTrack(sqlite3_stmt* s) {
   return t;
 }
 
+// True if `db_path`'s folder cannot be written and there is no DB-shm to share: the case where
+// a WAL-mode database can only be read as immutable.
+bool ReadOnlyMedia(const std::string& db_path) {
+  std::string dir = db_path.substr(0, db_path.find_last_of('/') == std::string::npos
+                                          ? 0
+                                          : db_path.find_last_of('/'));
+  if (dir.empty()) dir = ".";
+  return ::access(dir.c_str(), W_OK) != 0 && ::access((db_path + "-shm").c_str(), F_OK) != 0;
+}
+
+// Percent-escapes what an SQLite URI filename cannot hold literally.
+std::string UriEscape(const std::string& path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c <= 0x20 || c >= 0x7f) {
+      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CatalogStore>> CatalogStore::Open(const std::string& path,
@@ -216,7 +240,14 @@ absl::StatusOr<std::unique_ptr<CatalogStore>> CatalogStore::Open(const std::stri
   std::unique_ptr<CatalogStore> store(new CatalogStore(path, read_only));
   int flags = SQLITE_OPEN_NOMUTEX |
               (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  int rc = sqlite3_open_v2(path.c_str(), &store->db_, flags, nullptr);
+  std::string target = path;
+  if (read_only && ReadOnlyMedia(path)) {
+    // A WAL reader needs to create DB-shm; on read-only media (a read-only mount or folder)
+    // nobody can be writing, so read the file as immutable instead of failing.
+    target = absl::StrCat("file:", UriEscape(path), "?immutable=1");
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(target.c_str(), &store->db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status = store->Error("open");
     return status;
