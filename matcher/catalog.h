@@ -69,6 +69,8 @@ struct CatalogQuery {
   std::vector<std::string> datasets;  // empty = all
   int max_matches = 10;
   absl::Time deadline = absl::InfiniteFuture();
+  // Also return the best alignments that fail the decision (member = false), for diagnostics.
+  bool include_non_members = false;
 };
 
 class Catalog {
