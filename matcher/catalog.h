@@ -5,6 +5,9 @@
 // the database on Open() and kept in step by every write through this object.
 //
 // Thread-safety: all methods may be called concurrently; Match() runs concurrently with writes.
+// Other processes: any number of kReadOnly catalogues may be open while one kReadWrite writes.
+// A reader's metadata look-ups see the latest commits; its Matcher is the snapshot it loaded at
+// Open() (tracks deleted since are dropped from its answers; tracks added since need a reopen).
 #ifndef TRAINSPOTTER_MATCHER_CATALOG_H_
 #define TRAINSPOTTER_MATCHER_CATALOG_H_
 
@@ -65,7 +68,8 @@ struct CatalogMatchResult {
 
 struct CatalogQuery {
   std::vector<uint32_t> items;
-  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;  // see MatchQuery
+  std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;  // see MatchQuery
   std::vector<std::string> datasets;  // empty = all
   int max_matches = 10;
   absl::Time deadline = absl::InfiniteFuture();
@@ -99,7 +103,9 @@ class Catalog {
                                                        const OpenOptions& options);
   virtual ~Catalog() = default;
 
-  // Creates the dataset (name, version) if needed; updates the description if given.
+  // Creates the dataset (name, version) if needed; updates the description if given. A dataset
+  // is keyed by name: an empty `version` keeps the stored one, a stored empty version is filled
+  // in, and a different non-empty version is FAILED_PRECONDITION (delete it or use a new name).
   virtual absl::Status EnsureDataset(const std::string& name, const std::string& version,
                                      const std::string& description) = 0;
   // True if (dataset, track_id) is stored with this content hash.
