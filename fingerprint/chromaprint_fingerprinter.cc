@@ -89,31 +89,30 @@ class ChromaprintStreamImpl : public ChromaprintStream {
 
 bool IsUrlSafeBase64(absl::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChromaprintStream>> ChromaprintStream::Create(int sample_rate,
-                                                                            int channels) {
+                                                                             int channels) {
   if (sample_rate < kMinSampleRate || sample_rate > kMaxSampleRate) {
     return absl::InvalidArgumentError(absl::StrCat("Chromaprint: sample rate ", sample_rate,
                                                    " Hz out of range [", kMinSampleRate, ", ",
                                                    kMaxSampleRate, "]"));
   }
   if (channels < 1 || channels > kMaxChannels) {
-    return absl::InvalidArgumentError(absl::StrCat("Chromaprint: ", channels,
-                                                   " channels out of range [1, ", kMaxChannels,
-                                                   "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Chromaprint: ", channels, " channels out of range [1, ", kMaxChannels, "]"));
   }
   std::unique_ptr<ChromaprintContext, ContextFreer> ctx(
       chromaprint_new(CHROMAPRINT_ALGORITHM_DEFAULT));
   if (!ctx) return absl::ResourceExhaustedError("Chromaprint: cannot create a context");
   if (!chromaprint_start(ctx.get(), sample_rate, channels)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Chromaprint: cannot start at ", sample_rate, " Hz with ", channels, " channel(s)"));
+    return absl::InvalidArgumentError(absl::StrCat("Chromaprint: cannot start at ", sample_rate,
+                                                   " Hz with ", channels, " channel(s)"));
   }
   return std::unique_ptr<ChromaprintStream>(
       std::make_unique<ChromaprintStreamImpl>(std::move(ctx), channels));

@@ -44,8 +44,8 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -255,7 +255,8 @@ class Guard {
   absl::Status Check() {
     if (!stop_.ok()) return stop_;
     if (limits_.deadline != absl::InfiniteFuture() && absl::Now() >= limits_.deadline) {
-      stop_ = absl::DeadlineExceededError(absl::StrCat(name_, ": deadline exceeded while decoding"));
+      stop_ =
+          absl::DeadlineExceededError(absl::StrCat(name_, ": deadline exceeded while decoding"));
     } else if (limits_.interrupt && limits_.interrupt()) {
       stop_ = absl::CancelledError(absl::StrCat(name_, ": decoding cancelled"));
     }
@@ -268,8 +269,8 @@ class Guard {
     int64_t left = limits_.max_input_bytes - bytes_read_;
     if (left <= 0) {
       if (stop_.ok()) {
-        stop_ = absl::ResourceExhaustedError(absl::StrCat(
-            name_, ": read limit of ", limits_.max_input_bytes, " bytes reached"));
+        stop_ = absl::ResourceExhaustedError(
+            absl::StrCat(name_, ": read limit of ", limits_.max_input_bytes, " bytes reached"));
       }
       return 0;
     }
@@ -308,9 +309,7 @@ int64_t SeekCallback(void* opaque, int64_t offset, int whence) {
   return io->input->Seek(offset, whence & ~AVSEEK_FORCE);
 }
 
-int InterruptCallback(void* opaque) {
-  return static_cast<Guard*>(opaque)->Check().ok() ? 0 : 1;
-}
+int InterruptCallback(void* opaque) { return static_cast<Guard*>(opaque)->Check().ok() ? 0 : 1; }
 
 // Demuxers that reference other resources (playlists, concat lists, image sequences) would open
 // them through this; an input is exactly the bytes we were given, so refuse.
@@ -437,7 +436,8 @@ std::string OggEndingProblem(ByteInput& input) {
     const size_t end = p + kOggHeaderSize + segments + body;
     if (end > n) return "its last Ogg page is cut short";
     if (end < n) return "it has bytes after its last complete Ogg page";
-    if ((tail[p + 5] & kOggEndOfStream) == 0) return "its last Ogg page is not an end-of-stream page";
+    if ((tail[p + 5] & kOggEndOfStream) == 0)
+      return "its last Ogg page is not an end-of-stream page";
     return "";
   }
   return "";
@@ -546,9 +546,9 @@ absl::Status FfmpegAudioSource::Open() {
 
   std::unique_ptr<uint8_t, AvFreer> io_buffer(static_cast<uint8_t*>(av_malloc(kIoBufferSize)));
   if (!io_buffer) return Fail(absl::StatusCode::kResourceExhausted, "out of memory");
-  AVIOContext* avio = avio_alloc_context(io_buffer.get(), kIoBufferSize, /*write_flag=*/0,
-                                         &io_opaque_, ReadCallback, nullptr,
-                                         input_->seekable() ? SeekCallback : nullptr);
+  AVIOContext* avio =
+      avio_alloc_context(io_buffer.get(), kIoBufferSize, /*write_flag=*/0, &io_opaque_,
+                         ReadCallback, nullptr, input_->seekable() ? SeekCallback : nullptr);
   if (avio == nullptr) return Fail(absl::StatusCode::kResourceExhausted, "out of memory");
   io_buffer.release();  // now owned by the AVIO context
   avio_.reset(avio);
@@ -577,9 +577,9 @@ absl::Status FfmpegAudioSource::Open() {
       return StopOr(Fail(absl::StatusCode::kInvalidArgument,
                          "not an audio file: FFmpeg recognises no media format in it"));
     }
-    return StopOr(Fail(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat("not a readable media file (",
-                                    detail.empty() ? AvError(ret) : detail, ")")));
+    return StopOr(Fail(
+        absl::StatusCode::kInvalidArgument,
+        absl::StrCat("not a readable media file (", detail.empty() ? AvError(ret) : detail, ")")));
   }
   format_.reset(raw);
 
@@ -707,10 +707,10 @@ absl::Status FfmpegAudioSource::ConfigureResampler(AVSampleFormat format, int ra
   }
   ret = swr_init(swr.get());
   if (ret < 0) {
-    return Fail(absl::StatusCode::kInvalidArgument,
-                absl::StrCat("cannot convert ", layout.nb_channels, " channel(s) of ",
-                             av_get_sample_fmt_name(format), " at ", rate, " Hz (",
-                             AvError(ret), ")"));
+    return Fail(
+        absl::StatusCode::kInvalidArgument,
+        absl::StrCat("cannot convert ", layout.nb_channels, " channel(s) of ",
+                     av_get_sample_fmt_name(format), " at ", rate, " Hz (", AvError(ret), ")"));
   }
   swr_ = std::move(swr);
   return absl::OkStatus();
@@ -725,7 +725,8 @@ absl::StatusOr<size_t> FfmpegAudioSource::Read(absl::Span<int16_t> out) {
   }
   size_t n = std::min(out.size(), pending_size_);
   if (max_samples_ > 0) {
-    n = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(n), max_samples_ - samples_out_));
+    n = static_cast<size_t>(
+        std::min<int64_t>(static_cast<int64_t>(n), max_samples_ - samples_out_));
   }
   std::memcpy(out.data(), pending_, n * sizeof(int16_t));
   pending_ += n;
@@ -870,9 +871,9 @@ void FfmpegAudioSource::Finish(bool at_end_of_input) {
   if (input_->seekable() && absl::StrContains(format_->iformat->name, "ogg")) {
     // Ogg declares its duration in its last page, so a cut file declares a shorter one.
     if (std::string problem = OggEndingProblem(*input_); !problem.empty()) {
-      warnings_.Add("file truncated", -1, absl::StrCat(problem, " (decoded ",
-                                                        absl::StrFormat("%.1f", decoded_seconds()),
-                                                        " s)"));
+      warnings_.Add(
+          "file truncated", -1,
+          absl::StrCat(problem, " (decoded ", absl::StrFormat("%.1f", decoded_seconds()), " s)"));
       return;
     }
   }

@@ -27,14 +27,19 @@ constexpr size_t kChunkSamples = 16384;
 
 absl::Status ValidateOptions(const std::string& name, const FingerprintOptions& options) {
   if (!(options.max_seconds >= 0) || !std::isfinite(options.max_seconds)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": max_seconds must be a finite number >= 0, not ", options.max_seconds));
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": max_seconds must be a finite number >= 0, not ", options.max_seconds));
   }
   for (double f : options.speed_factors) {
     if (!(f >= kMinSpeedFactor && f <= kMaxSpeedFactor)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": speed factor ", f,
-                                                     " out of range [", kMinSpeedFactor, ", ",
-                                                     kMaxSpeedFactor, "]"));
+      return absl::InvalidArgumentError(absl::StrCat(name, ": speed factor ", f, " out of range [",
+                                                     kMinSpeedFactor, ", ", kMaxSpeedFactor, "]"));
+    }
+  }
+  for (int k : options.phase_offsets) {
+    if (k <= 0 || k >= kItemHopSamples) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": phase offset ", k, " out of range (0, ", kItemHopSamples, ")"));
     }
   }
   return absl::OkStatus();
@@ -48,8 +53,7 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   TS_RETURN_IF_ERROR(ValidateOptions(name, options));
   const int rate = source.sample_rate();
 
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> main,
-                      ChromaprintStream::Create(rate, 1));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> main, ChromaprintStream::Create(rate, 1));
   // Speed variants: the same samples, declared at rate * f, i.e. played f times as fast.
   std::vector<std::unique_ptr<ChromaprintStream>> variants;
   variants.reserve(options.speed_factors.size());
@@ -59,12 +63,20 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
                         ChromaprintStream::Create(declared_rate, 1));
     variants.push_back(std::move(v));
   }
+  // Phase variants: the same stream at the Chromaprint rate, without its first k samples.
+  std::vector<std::unique_ptr<ChromaprintStream>> phases;
+  std::vector<uint64_t> phase_skip;
+  for (int k : options.phase_offsets) {
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> v, ChromaprintStream::Create(rate, 1));
+    phases.push_back(std::move(v));
+    phase_skip.push_back(static_cast<uint64_t>(k) * static_cast<uint64_t>(rate) /
+                         static_cast<uint64_t>(kFingerprintSampleRate));
+  }
 
   // fpcalc's -length: a whole number of samples, the product truncated.
-  const uint64_t limit =
-      options.max_seconds > 0
-          ? static_cast<uint64_t>(std::min(options.max_seconds * rate, 9.0e18))
-          : std::numeric_limits<uint64_t>::max();
+  const uint64_t limit = options.max_seconds > 0
+                             ? static_cast<uint64_t>(std::min(options.max_seconds * rate, 9.0e18))
+                             : std::numeric_limits<uint64_t>::max();
   std::vector<int16_t> buffer(kChunkSamples);
   uint64_t fed = 0;
   bool reached_end = false;
@@ -78,6 +90,11 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
     absl::Span<const int16_t> chunk(buffer.data(), n);
     TS_RETURN_IF_ERROR(main->Feed(chunk));
     for (auto& v : variants) TS_RETURN_IF_ERROR(v->Feed(chunk));
+    for (size_t p = 0; p < phases.size(); ++p) {
+      if (fed + n <= phase_skip[p]) continue;
+      const size_t skip = phase_skip[p] > fed ? static_cast<size_t>(phase_skip[p] - fed) : 0;
+      TS_RETURN_IF_ERROR(phases[p]->Feed(chunk.subspan(skip)));
+    }
     fed += n;
   }
 
@@ -96,6 +113,10 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   for (auto& v : variants) {
     TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
     result.speed_variants.push_back(std::move(items));
+  }
+  for (auto& v : phases) {
+    TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
+    result.phase_variants.push_back(std::move(items));
   }
   result.fingerprint.algorithm = kChromaprintAlgorithm;
 

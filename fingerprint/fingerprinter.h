@@ -53,12 +53,19 @@ struct FingerprintOptions {
   // integer, so the factor in effect is round(11025 * f) / 11025 (within 0.005 %). Each factor
   // must lie in [0.25, 4].
   std::vector<double> speed_factors;
+  // Extra fingerprints of the same audio with its first k samples (at the 11025 Hz Chromaprint
+  // rate) dropped, for each k here (0 < k < 1365, Chromaprint's hop). A clip cut anywhere in a
+  // track is rarely aligned to the reference's item grid; one of these phases lands closer to
+  // it, which lowers the bit error rate of short clips. Each costs one Chromaprint pass.
+  std::vector<int> phase_offsets;
 };
 
 struct FingerprintResult {
   Fingerprint fingerprint;
   // One entry per FingerprintOptions::speed_factors, in the same order.
   std::vector<std::vector<uint32_t>> speed_variants;
+  // One entry per FingerprintOptions::phase_offsets, in the same order.
+  std::vector<std::vector<uint32_t>> phase_variants;
   // Non-fatal problems (e.g. "corrupt frame at 61.2 s skipped"). Empty on clean input.
   std::vector<std::string> warnings;
   // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).

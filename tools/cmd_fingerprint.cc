@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -105,7 +105,8 @@ std::string FormatRecord(const Settings& s, const std::string& file,
     case Format::kJson: {
       std::string out = "{";
       if (s.multi) absl::StrAppend(&out, "\"file\": ", JsonString(file), ", ");
-      absl::StrAppend(&out, absl::StrFormat("\"duration\": %.2f, ", r.fingerprint.duration_seconds));
+      absl::StrAppend(&out,
+                      absl::StrFormat("\"duration\": %.2f, ", r.fingerprint.duration_seconds));
       if (s.raw) {
         absl::StrAppend(&out, "\"fingerprint\": [", fp, "]");
       } else {
@@ -143,8 +144,8 @@ absl::StatusOr<FingerprintResult> FingerprintOne(const std::string& file,
 // as it and all before it are done. Workers run at most `window` files ahead of the output, so
 // memory stays bounded however many files there are.
 template <typename Emit>
-void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions& options,
-                int jobs, Emit emit) {
+void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions& options, int jobs,
+                Emit emit) {
   const size_t n = files.size();
   jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(jobs, 1)), n));
   if (jobs <= 1) {
@@ -251,24 +252,22 @@ int RunFingerprint(int argc, char** argv) {
   std::setvbuf(stdout, out_buffer, _IOFBF, sizeof(out_buffer));
   int exit_code = 0;
   bool first = true;
-  RunInOrder(files, options, jobs,
-             [&](size_t i, absl::StatusOr<FingerprintResult> result) {
-               const std::string& file = files[i];
-               if (!result.ok()) {
-                 std::fprintf(stderr, "ERROR: %s\n",
-                              std::string(result.status().message()).c_str());
-                 exit_code = 1;
-               } else {
-                 for (const std::string& w : result->warnings) {
-                   std::fprintf(stderr, "WARNING: %s: %s\n", file.c_str(), w.c_str());
-                 }
-               }
-               std::string record = FormatRecord(settings, file, result, first);
-               if (!record.empty()) {
-                 std::fwrite(record.data(), 1, record.size(), stdout);
-                 first = false;
-               }
-             });
+  RunInOrder(files, options, jobs, [&](size_t i, absl::StatusOr<FingerprintResult> result) {
+    const std::string& file = files[i];
+    if (!result.ok()) {
+      std::fprintf(stderr, "ERROR: %s\n", std::string(result.status().message()).c_str());
+      exit_code = 1;
+    } else {
+      for (const std::string& w : result->warnings) {
+        std::fprintf(stderr, "WARNING: %s: %s\n", file.c_str(), w.c_str());
+      }
+    }
+    std::string record = FormatRecord(settings, file, result, first);
+    if (!record.empty()) {
+      std::fwrite(record.data(), 1, record.size(), stdout);
+      first = false;
+    }
+  });
   if (std::fflush(stdout) != 0) {
     std::fprintf(stderr, "trainspotter fingerprint: cannot write the output: %s\n",
                  std::strerror(errno));

@@ -68,8 +68,7 @@ TEST(ChromaprintStreamTest, ItemsDoNotDependOnHowTheAudioIsSplit) {
 
 TEST(ChromaprintStreamTest, RejectsBadParametersAndMisuse) {
   EXPECT_EQ(ChromaprintStream::Create(0, 1).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ChromaprintStream::Create(1000, 1).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChromaprintStream::Create(1000, 1).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ChromaprintStream::Create(kRate, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ChromaprintStream::Create(kRate, 9).status().code(),

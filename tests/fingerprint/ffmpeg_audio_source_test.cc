@@ -79,8 +79,8 @@ class FfmpegAudioSourceTest : public ::testing::Test {
   bool have_ffmpeg_ = false;
 };
 
-#define REQUIRE_FFMPEG()                                                        \
-  do {                                                                          \
+#define REQUIRE_FFMPEG()                                                            \
+  do {                                                                              \
     if (!have_ffmpeg_) GTEST_SKIP() << "the ffmpeg CLI is needed (tools/setup.sh)"; \
   } while (0)
 
@@ -118,12 +118,12 @@ TEST_F(FfmpegAudioSourceTest, BufferEqualsFile) {
 TEST_F(FfmpegAudioSourceTest, CompressedFormatsAndBufferEqualsFile) {
   REQUIRE_FFMPEG();
   const std::string wav = WriteMusicWav("src.wav", 25, 44100, 2, 23);
-  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
-           {"a.mp3", "-c:a libmp3lame -b:a 128k"},
-           {"a.ogg", "-c:a libvorbis -q:a 4"},
-           {"a.opus", "-c:a libopus -b:a 96k"},
-           {"a.flac", "-c:a flac"},
-           {"a.m4a", "-c:a aac -b:a 128k"}}) {
+  for (const auto& [name, args] :
+       std::vector<std::pair<std::string, std::string>>{{"a.mp3", "-c:a libmp3lame -b:a 128k"},
+                                                        {"a.ogg", "-c:a libvorbis -q:a 4"},
+                                                        {"a.opus", "-c:a libopus -b:a 96k"},
+                                                        {"a.flac", "-c:a flac"},
+                                                        {"a.m4a", "-c:a aac -b:a 128k"}}) {
     const std::string path = Transcode(wav, name, args);
     auto from_file = FingerprintFile(path, WholeFile());
     ASSERT_TRUE(from_file.ok()) << name << ": " << from_file.status();
@@ -224,8 +224,8 @@ TEST_F(FfmpegAudioSourceTest, VideoWithoutAudioHasNoAudioStream) {
 
 TEST_F(FfmpegAudioSourceTest, HeaderFollowedByGarbageIsNothingDecodable) {
   REQUIRE_FFMPEG();
-  const std::string mp3 = Transcode(WriteMusicWav("src.wav", 10, 44100, 2, 25), "a.mp3",
-                                    "-c:a libmp3lame -b:a 128k");
+  const std::string mp3 =
+      Transcode(WriteMusicWav("src.wav", 10, 44100, 2, 25), "a.mp3", "-c:a libmp3lame -b:a 128k");
   auto bytes = ReadFile(mp3);
   ASSERT_TRUE(bytes.ok());
   // Keep the headers (ID3, Xing) and the first frame's header; garble all audio data.
@@ -266,11 +266,11 @@ TEST_F(FfmpegAudioSourceTest, TruncatedFilesGiveAFingerprintAndAWarning) {
 TEST_F(FfmpegAudioSourceTest, CorruptedMiddleGivesAFingerprintAndAWarning) {
   REQUIRE_FFMPEG();
   const std::string wav = WriteMusicWav("src.wav", 40, 44100, 2, 27);
-  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
-           {"c.mp3", "-c:a libmp3lame -b:a 128k"},
-           {"c.ogg", "-c:a libvorbis -q:a 4"},
-           {"c.flac", "-c:a flac"},
-           {"c.m4a", "-c:a aac -b:a 128k"}}) {
+  for (const auto& [name, args] :
+       std::vector<std::pair<std::string, std::string>>{{"c.mp3", "-c:a libmp3lame -b:a 128k"},
+                                                        {"c.ogg", "-c:a libvorbis -q:a 4"},
+                                                        {"c.flac", "-c:a flac"},
+                                                        {"c.m4a", "-c:a aac -b:a 128k"}}) {
     const std::string full = Transcode(wav, name, args);
     auto clean = FingerprintFile(full, WholeFile());
     ASSERT_TRUE(clean.ok()) << name << ": " << clean.status();

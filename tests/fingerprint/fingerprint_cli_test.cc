@@ -39,8 +39,8 @@ class FingerprintCliTest : public ::testing::Test {
     int seed = 51;
     for (double seconds : {125.0, 30.0, 20.0}) {
       const std::string path = dir_.File(absl::StrCat("piece", seed, ".wav"));
-      ASSERT_TRUE(WriteBytes(path, EncodeWav(SynthesizeMusic(seconds, 16000, 1, seed), 16000, 1))
-                      .ok());
+      ASSERT_TRUE(
+          WriteBytes(path, EncodeWav(SynthesizeMusic(seconds, 16000, 1, seed), 16000, 1)).ok());
       files_.push_back(path);
       ++seed;
     }
@@ -67,8 +67,8 @@ TEST_F(FingerprintCliTest, OneFileOutputIsByteIdenticalToFpcalc) {
           RunCommand(absl::StrCat("fpcalc ", theirs, " ", ShellQuote(file), " 2>/dev/null"));
       EXPECT_EQ(a.exit_code, 0) << ours;
       EXPECT_FALSE(b.output.empty()) << theirs;
-      EXPECT_EQ(a.output, b.output) << "trainspotter fingerprint " << ours << " vs fpcalc "
-                                    << theirs << " on " << file;
+      EXPECT_EQ(a.output, b.output)
+          << "trainspotter fingerprint " << ours << " vs fpcalc " << theirs << " on " << file;
     }
   }
 }
@@ -125,8 +125,8 @@ TEST_F(FingerprintCliTest, UnreadableInputExitsOneAndOthersStillPrint) {
   const std::string missing = dir_.File("missing.mp3");
   const std::string text = dir_.File("notes.txt");
   ASSERT_TRUE(WriteBytes(text, "not audio at all\n").ok());
-  CommandResult r = Trainspotter(absl::StrCat(ShellQuote(files_[1]), " ", ShellQuote(missing),
-                                              " ", ShellQuote(text), " ", ShellQuote(files_[2])),
+  CommandResult r = Trainspotter(absl::StrCat(ShellQuote(files_[1]), " ", ShellQuote(missing), " ",
+                                              ShellQuote(text), " ", ShellQuote(files_[2])),
                                  /*with_stderr=*/true);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.output, "FILE=" + files_[1]));
@@ -159,9 +159,9 @@ TEST_F(FingerprintCliTest, HelpTeaches) {
 }
 
 TEST_F(FingerprintCliTest, ReadsStandardInput) {
-  CommandResult piped = RunCommand(absl::StrCat("cat ", ShellQuote(files_[1]), " | ",
-                                                ShellQuote(TRAINSPOTTER_BIN),
-                                                " fingerprint --raw - 2>/dev/null"));
+  CommandResult piped =
+      RunCommand(absl::StrCat("cat ", ShellQuote(files_[1]), " | ", ShellQuote(TRAINSPOTTER_BIN),
+                              " fingerprint --raw - 2>/dev/null"));
   CommandResult direct = Trainspotter("--raw " + ShellQuote(files_[1]));
   EXPECT_EQ(piped.exit_code, 0);
   // Through a pipe the duration is what the stream says (the file's header may be unreachable

@@ -35,8 +35,8 @@ FpcalcOutput RunFpcalc(const std::string& path, double length) {
   FpcalcOutput out;
   // fpcalc 1.5.1 exits 3 after printing a valid result for files shorter than -length (its
   // "Error decoding audio frame (End of file)"), so judge by what it printed.
-  auto r = RunCommand(absl::StrCat("fpcalc -raw -length ", length, " ", ShellQuote(path),
-                                   " 2>/dev/null"));
+  auto r = RunCommand(
+      absl::StrCat("fpcalc -raw -length ", length, " ", ShellQuote(path), " 2>/dev/null"));
   for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
     if (absl::ConsumePrefix(&line, "DURATION=")) {
       if (!absl::SimpleAtoi(line, &out.duration)) out.error = "bad DURATION";
@@ -70,8 +70,8 @@ void ExpectSameAsFpcalc(const std::string& path, double length) {
       break;
     }
   }
-  EXPECT_EQ(first_difference, reference.items.size()) << "items differ from index "
-                                                       << first_difference;
+  EXPECT_EQ(first_difference, reference.items.size())
+      << "items differ from index " << first_difference;
   EXPECT_TRUE(ours->warnings.empty()) << ours->warnings[0];
 }
 
@@ -125,8 +125,7 @@ TEST_P(ReencodedFpcalcCompatTest, SameItemsAndDuration) {
   for (size_t i = 0; i < sources.size(); ++i) {
     const std::string out = dir.File(absl::StrCat("track", i, ".", e.extension));
     auto r = RunCommand(absl::StrCat("ffmpeg -nostdin -v error -y -i ", ShellQuote(sources[i]),
-                                     " -t 150 -vn ", e.ffmpeg_args, " ", ShellQuote(out),
-                                     " 2>&1"));
+                                     " -t 150 -vn ", e.ffmpeg_args, " ", ShellQuote(out), " 2>&1"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     ExpectSameAsFpcalc(out, 120);
     ExpectSameAsFpcalc(out, 0);

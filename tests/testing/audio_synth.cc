@@ -19,8 +19,7 @@ void PutLe(std::string& out, uint32_t v, int bytes) {
 
 }  // namespace
 
-std::vector<int16_t> SynthesizeMusic(double seconds, int sample_rate, int channels,
-                                     uint32_t seed) {
+std::vector<int16_t> SynthesizeMusic(double seconds, int sample_rate, int channels, uint32_t seed) {
   const size_t frames = seconds > 0 ? static_cast<size_t>(seconds * sample_rate) : 0;
   std::vector<int16_t> out(frames * static_cast<size_t>(channels));
   // std::mt19937 is specified bit-exactly by the standard; the distributions are not, so derive
@@ -99,7 +98,8 @@ absl::Status WriteBytes(const std::string& path, const std::string& contents) {
   if (f == nullptr) return absl::InternalError(absl::StrCat("cannot create ", path));
   const size_t n = std::fwrite(contents.data(), 1, contents.size(), f);
   const bool closed = std::fclose(f) == 0;
-  if (n != contents.size() || !closed) return absl::InternalError(absl::StrCat("cannot write ", path));
+  if (n != contents.size() || !closed)
+    return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
 }
 

@@ -49,8 +49,8 @@ std::string MissingMusicMessage() {
 
 ScopedTempDir::ScopedTempDir() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                  "/trainspotter_test_XXXXXX");
+  std::string tmpl =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/trainspotter_test_XXXXXX");
   if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
   path_ = tmpl;
 }

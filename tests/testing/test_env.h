@@ -34,8 +34,8 @@ class ScopedTempDir {
 };
 
 struct CommandResult {
-  int exit_code = -1;   // -1 if it did not exit normally
-  std::string output;   // its standard output (standard error too, if the command says 2>&1)
+  int exit_code = -1;  // -1 if it did not exit normally
+  std::string output;  // its standard output (standard error too, if the command says 2>&1)
 };
 
 // Runs `command` with /bin/sh and captures its standard output.
