@@ -233,9 +233,10 @@ class SqliteCatalog : public Catalog {
     MatchQuery mq;
     mq.items = query.items;
     mq.speed_variants = query.speed_variants;
+    mq.phase_variants = query.phase_variants;
     mq.max_matches = query.max_matches;
     mq.deadline = query.deadline;
-  mq.include_non_members = query.include_non_members;
+    mq.include_non_members = query.include_non_members;
     // Always filtered: the key map holds only committed, indexed tracks.
     mq.filter = [this, wanted](int64_t key) {
       absl::ReaderMutexLock k(&keys_mu_);

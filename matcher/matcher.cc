@@ -122,15 +122,22 @@ class FingerprintMatcher : public Matcher {
   absl::StatusOr<std::vector<SegmentMatch>> Match(const MatchQuery& query) const override {
     absl::ReaderMutexLock lock(&mu_);
     std::vector<SegmentMatch> out;
-    auto first = MatchPass(query, query.items, 1.0, &out);
-    if (!first.ok()) return first;
-    const bool found = std::any_of(out.begin(), out.end(), [](auto& m) { return m.member; });
-    if (!found) {
-      for (const auto& [speed, items] : query.speed_variants) {
-        absl::Status s = MatchPass(query, items, speed, &out);
-        if (!s.ok()) return s;
-        if (std::any_of(out.begin(), out.end(), [](auto& m) { return m.member; })) break;
-      }
+    // Cascade: the query as given, then sub-item phases, then speeds; stop at the first pass
+    // that finds a member. Most member queries end after the first pass.
+    auto found = [&out] {
+      return std::any_of(out.begin(), out.end(), [](auto& m) { return m.member; });
+    };
+    absl::Status s = MatchPass(query, query.items, 1.0, 0.0, &out);
+    if (!s.ok()) return s;
+    for (const auto& [start, items] : query.phase_variants) {
+      if (found()) break;
+      s = MatchPass(query, items, 1.0, start, &out);
+      if (!s.ok()) return s;
+    }
+    for (const auto& [speed, items] : query.speed_variants) {
+      if (found()) break;
+      s = MatchPass(query, items, speed, 0.0, &out);
+      if (!s.ok()) return s;
     }
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;
@@ -226,7 +233,7 @@ class FingerprintMatcher : public Matcher {
 
   // One search + verification pass for one version of the query; appends to `out`.
   absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items,
-                         double speed, std::vector<SegmentMatch>* out) const
+                         double speed, double start, std::vector<SegmentMatch>* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const int64_t n = static_cast<int64_t>(items.size());
     if (n < std::max<int64_t>(kMinSegmentItems, kWindowItems) || index_->size() == 0) {
@@ -288,8 +295,9 @@ class FingerprintMatcher : public Matcher {
 
     // Number of alignments a chance match could have come from: every reference position, for
     // every version of the query (Bonferroni).
-    const double alignments = static_cast<double>(std::max<int64_t>(live_items_, 1)) *
-                              static_cast<double>(1 + query.speed_variants.size());
+    const double alignments =
+        static_cast<double>(std::max<int64_t>(live_items_, 1)) *
+        static_cast<double>(1 + query.speed_variants.size() + query.phase_variants.size());
 
     std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
     int done = 0;
@@ -309,14 +317,21 @@ class FingerprintMatcher : public Matcher {
       m.false_match_probability = FalseMatchProbability(v.evidence, alignments);
       m.confidence = 1.0 - m.false_match_probability;
       m.log10_chance = v.log_chance / std::log(10.0);
+      if (getenv("TS_DEBUG_EVIDENCE")) {
+        fprintf(stderr, "EV items=%ld be=%ld exp=%.0f qf=%ld rf=%ld cf=%ld l10=%.1f\n",
+                (long)v.evidence.items, (long)v.evidence.bit_errors, v.evidence.expected_bit_errors,
+                (long)v.evidence.query_flips, (long)v.evidence.reference_flips,
+                (long)v.evidence.common_flips, m.log10_chance);
+      }
       m.member = m.false_match_probability <= options_.max_false_match_probability;
       m.bit_error_rate = static_cast<double>(v.evidence.bit_errors) /
                          (32.0 * static_cast<double>(std::max<int64_t>(v.evidence.items, 1)));
       m.speed = speed;
       // Positions in the speed-changed variant map back to the original query's time by the
       // speed factor; reference positions are as stored.
-      m.query_start = ItemToSeconds(static_cast<double>(v.q_begin)) * speed;
-      m.query_end = (ItemToSeconds(static_cast<double>(v.q_end - 1)) + kItemSpanSeconds) * speed;
+      m.query_start = start + ItemToSeconds(static_cast<double>(v.q_begin)) * speed;
+      m.query_end =
+          start + (ItemToSeconds(static_cast<double>(v.q_end - 1)) + kItemSpanSeconds) * speed;
       m.ref_start = ItemToSeconds(static_cast<double>(v.q_begin + v.offset));
       m.ref_end = ItemToSeconds(static_cast<double>(v.q_end - 1 + v.offset)) + kItemSpanSeconds;
       out->push_back(m);
