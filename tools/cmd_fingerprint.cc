@@ -20,6 +20,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "fingerprint/fingerprinter.h"
 #include "nlohmann/json.hpp"
 #include "tools/commands.h"
@@ -31,7 +33,7 @@ constexpr char kDescription[] =
     "Print the Chromaprint fingerprint of each audio FILE, as fpcalc (Chromaprint 1.5.1) does:\n"
     "the same decoding, resampling and algorithm, so raw items are bit-identical to\n"
     "`fpcalc -raw` and the output parses the same way. Any format FFmpeg reads works,\n"
-    "video containers too (their best audio stream is used). FILE '-' reads standard input.";
+    "video containers too (their best audio stream is used). FILE '-' reads standard input.\n";
 
 constexpr char kExamples[] = R"(Output (one file, as fpcalc):
   DURATION=187
@@ -135,7 +137,9 @@ std::string FormatRecord(const Settings& s, const std::string& file,
 }
 
 absl::StatusOr<FingerprintResult> FingerprintOne(const std::string& file,
-                                                 const FingerprintOptions& options) {
+                                                 FingerprintOptions options,
+                                                 absl::Duration timeout) {
+  if (timeout != absl::InfiniteDuration()) options.limits.deadline = absl::Now() + timeout;
   if (file == "-") return FingerprintFile("/dev/stdin", options);
   return FingerprintFile(file, options);
 }
@@ -144,12 +148,12 @@ absl::StatusOr<FingerprintResult> FingerprintOne(const std::string& file,
 // as it and all before it are done. Workers run at most `window` files ahead of the output, so
 // memory stays bounded however many files there are.
 template <typename Emit>
-void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions& options, int jobs,
-                Emit emit) {
+void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions& options,
+                absl::Duration timeout, int jobs, Emit emit) {
   const size_t n = files.size();
   jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(jobs, 1)), n));
   if (jobs <= 1) {
-    for (size_t i = 0; i < n; ++i) emit(i, FingerprintOne(files[i], options));
+    for (size_t i = 0; i < n; ++i) emit(i, FingerprintOne(files[i], options, timeout));
     return;
   }
   const size_t window = static_cast<size_t>(jobs) * 4 + 16;
@@ -168,7 +172,7 @@ void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions&
         if (next_index >= n) return;
         i = next_index++;
       }
-      absl::StatusOr<FingerprintResult> r = FingerprintOne(files[i], options);
+      absl::StatusOr<FingerprintResult> r = FingerprintOne(files[i], options, timeout);
       absl::MutexLock lock(&mu);
       slots[i].emplace(std::move(r));
     }
@@ -211,23 +215,26 @@ int RunFingerprint(int argc, char** argv) {
   bool raw = false, json = false, plain = false, text = false;
   double length = 120;
   int jobs = DefaultJobs();
+  double timeout = 0;
   std::vector<std::string> files;
   app.add_flag("--raw", raw, "print raw items (comma-separated integers), not the compressed form");
-  auto* json_opt = app.add_flag("--json", json, "one JSON object per file, as fpcalc -json");
-  auto* plain_opt = app.add_flag("--plain", plain, "print only the fingerprint, one per line");
+  app.add_flag("--json", json, "one JSON object per file, as fpcalc -json");
+  app.add_flag("--plain", plain, "print only the fingerprint, one per line");
   app.add_flag("--text", text, "KEY=VALUE lines (the default)");
-  json_opt->excludes(plain_opt);
   app.add_option("-l,--length", length,
                  "fingerprint only the first SECONDS of audio, as fpcalc -length (0 = whole file)")
       ->type_name("SECONDS")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::NonNegativeNumber.description(""))
       ->capture_default_str();
   app.add_option("-j,--jobs", jobs, "files fingerprinted in parallel (default: all cores)")
       ->type_name("N")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
+      ->check(CLI::Range(1, 1024).description(""));
+  app.add_option("--timeout", timeout,
+                 "give up on a file after SECONDS (it is reported as unreadable; 0 = never)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber.description(""));
   app.add_option("files", files, "audio or video files ('-' = standard input)")
-      ->type_name("FILE...")
+      ->type_name("FILE")
       ->required();
 
   try {
@@ -235,6 +242,10 @@ int RunFingerprint(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints the help or the error
     return code == 0 ? 0 : 2;
+  }
+  if (json + plain + text > 1) {
+    std::fprintf(stderr, "trainspotter fingerprint: choose one of --json, --plain, --text\n");
+    return 2;
   }
   if (!std::isfinite(length)) {
     std::fprintf(stderr, "trainspotter fingerprint: --length must be a finite number\n");
@@ -247,27 +258,31 @@ int RunFingerprint(int argc, char** argv) {
   settings.multi = files.size() > 1;
   FingerprintOptions options;
   options.max_seconds = length;
+  const absl::Duration per_file_timeout =
+      timeout > 0 && std::isfinite(timeout) ? absl::Seconds(timeout) : absl::InfiniteDuration();
 
   static char out_buffer[1 << 16];
   std::setvbuf(stdout, out_buffer, _IOFBF, sizeof(out_buffer));
   int exit_code = 0;
   bool first = true;
-  RunInOrder(files, options, jobs, [&](size_t i, absl::StatusOr<FingerprintResult> result) {
-    const std::string& file = files[i];
-    if (!result.ok()) {
-      std::fprintf(stderr, "ERROR: %s\n", std::string(result.status().message()).c_str());
-      exit_code = 1;
-    } else {
-      for (const std::string& w : result->warnings) {
-        std::fprintf(stderr, "WARNING: %s: %s\n", file.c_str(), w.c_str());
-      }
-    }
-    std::string record = FormatRecord(settings, file, result, first);
-    if (!record.empty()) {
-      std::fwrite(record.data(), 1, record.size(), stdout);
-      first = false;
-    }
-  });
+  RunInOrder(files, options, per_file_timeout, jobs,
+             [&](size_t i, absl::StatusOr<FingerprintResult> result) {
+               const std::string& file = files[i];
+               if (!result.ok()) {
+                 std::fprintf(stderr, "ERROR: %s\n",
+                              std::string(result.status().message()).c_str());
+                 exit_code = 1;
+               } else {
+                 for (const std::string& w : result->warnings) {
+                   std::fprintf(stderr, "WARNING: %s: %s\n", file.c_str(), w.c_str());
+                 }
+               }
+               std::string record = FormatRecord(settings, file, result, first);
+               if (!record.empty()) {
+                 std::fwrite(record.data(), 1, record.size(), stdout);
+                 first = false;
+               }
+             });
   if (std::fflush(stdout) != 0) {
     std::fprintf(stderr, "trainspotter fingerprint: cannot write the output: %s\n",
                  std::strerror(errno));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches the real-music test fixture: the soundtracks of two free games packaged by Debian
-# (drascula-music: MP3? / Ogg, asc-music: Ogg Vorbis), 34 tracks in all. Downloads the .deb files
+# (drascula-music: 31 Ogg Vorbis tracks, asc-music: 3 MP3 tracks), 34 in all. Downloads the .deb files
 # with `apt-get download` (Debian's mirror is the only network the project uses), unpacks them with
 # dpkg-deb and leaves the audio files flat in one folder.
 #
