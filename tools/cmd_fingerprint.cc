@@ -25,6 +25,7 @@
 #include "fingerprint/fingerprinter.h"
 #include "nlohmann/json.hpp"
 #include "tools/commands.h"
+#include "tools/fingerprint_batch.h"
 
 namespace trainspotter::cli {
 namespace {
@@ -49,6 +50,7 @@ Examples:
   trainspotter fingerprint --json clip.m4a          # {"duration": 31.05, "fingerprint": "AQAD..."}
   trainspotter fingerprint --jobs 8 --json music/*.ogg > prints.jsonl   # bulk, on 8 cores
   ffmpeg -i talk.mkv -f wav - | trainspotter fingerprint -
+  trainspotter fingerprint --manifest m.csv --shard 3/64 --out part-{shard}.jsonl  # batch shard
 
 fpcalc's single-dash spellings (-raw, -json, -plain, -text, -length N) are accepted too.
 Warnings about damaged input (still fingerprinted, as far as it decodes) go to stderr.
@@ -200,6 +202,7 @@ void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions&
 }  // namespace
 
 int RunFingerprint(int argc, char** argv) {
+  if (IsFingerprintBatchInvocation(argc, argv)) return RunFingerprintBatch(argc, argv);
   std::vector<std::string> args;
   args.reserve(static_cast<size_t>(argc));
   for (int i = 0; i < argc; ++i) {

@@ -300,6 +300,17 @@ void ManifestReader::Finish(ManifestEntry* entry) {
     entry->status = absl::InvalidArgumentError("missing track_id");
     return;
   }
+  // A failure record of `trainspotter fingerprint --manifest` (tools/fingerprint_batch.h): the
+  // part files feed ingest as they are, so such a row is reported as failed, never decoded.
+  if (row.fingerprint.empty()) {
+    for (const auto& [key, value] : row.metadata.extra) {
+      if (NormalizeName(key) == "error") {
+        entry->status = absl::InvalidArgumentError(
+            absl::StrCat("track '", row.track_id, "': fingerprinting failed: ", value));
+        return;
+      }
+    }
+  }
   if (row.path.empty() && row.fingerprint.empty()) {
     entry->status = absl::InvalidArgumentError(absl::StrCat(
         "track '", row.track_id, "': neither 'path' nor 'fingerprint' is given"));

@@ -9,6 +9,8 @@
 //   title, artist, album, source_url, license (or licence)   optional metadata
 //   anything else: kept as extra metadata (key = column name), in column order
 // Each row needs `path` or `fingerprint`; with both, the fingerprint is used (no decoding).
+// A row with a non-empty `error` and no `fingerprint` (a failure record written by
+// `trainspotter fingerprint --manifest`) is a bad row: reported with that error, never decoded.
 //
 // The reader streams: it holds one record at a time (plus the set of track_ids seen, to catch
 // duplicates), so manifests of millions of rows need little memory. A bad row is returned as an
