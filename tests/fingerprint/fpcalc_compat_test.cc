@@ -2,6 +2,7 @@
 // re-encoded (at test time, with the ffmpeg CLI) to MP3, Ogg Vorbis, Opus, FLAC, AAC/M4A and WAV.
 // Skips when the fixture (tools/fetch-test-music.sh) or fpcalc/ffmpeg is missing.
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,8 @@ struct Encoding {
   const char* extension;
   const char* ffmpeg_args;
 };
+
+void PrintTo(const Encoding& e, std::ostream* os) { *os << e.name; }
 
 class ReencodedFpcalcCompatTest : public FpcalcCompatTest,
                                   public ::testing::WithParamInterface<Encoding> {};
