@@ -13,6 +13,7 @@ int RunDatasets(int argc, char** argv);
 int RunDelete(int argc, char** argv);
 int RunServe(int argc, char** argv);
 int RunScan(int argc, char** argv);
+int RunSynth(int argc, char** argv);
 
 }  // namespace trainspotter::cli
 

@@ -25,6 +25,7 @@ constexpr Command kCommands[] = {
     {"serve", trainspotter::cli::RunServe, "serve a catalogue over gRPC"},
     {"scan", trainspotter::cli::RunScan,
      "bulk-scan a folder of audio against a trainspotter server"},
+    {"synth", trainspotter::cli::RunSynth, "build a synthetic catalogue and query set (benchmarks)"},
 };
 
 void PrintHelp(FILE* out) {
