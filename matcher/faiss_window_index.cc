@@ -1,5 +1,5 @@
-// The only file that includes FAISS. FAISS throws faiss::FaissException; every call is wrapped
-// and translated to absl::Status here.
+// The only file that includes FAISS. FAISS throws faiss::FaissException (and std::bad_alloc);
+// every call is wrapped and translated to absl::Status here.
 #include <faiss/IndexBinaryFlat.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/io.h>
@@ -21,27 +21,37 @@ class FaissFlatWindowIndex : public WindowIndex {
   explicit FaissFlatWindowIndex(std::unique_ptr<faiss::IndexBinaryFlat> index)
       : index_(std::move(index)) {}
 
-  absl::Status Add(const uint8_t* codes, int64_t n) override {
+  absl::Status Append(const uint32_t* items, int64_t n) override {
     try {
-      index_->add(n, codes);
+      index_->add(n, reinterpret_cast<const uint8_t*>(items));
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("adding ", n, " windows to the index: ", e.what()));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("adding ", n, " items to the index: ", e.what()));
     }
     return absl::OkStatus();
   }
 
-  void Clear() override { index_->reset(); }
+  void Clear() override {
+    index_->reset();
+    index_->xb.shrink_to_fit();
+  }
 
-  absl::Status Search(const uint8_t* queries, int64_t nq, int k, int max_distance,
-                      int32_t* distances, int64_t* rows,
-                      size_t query_stride_bytes) const override {
+  const uint32_t* items() const override {
+    return reinterpret_cast<const uint32_t*>(index_->xb.data());
+  }
+  int64_t size() const override { return index_->ntotal; }
+
+  absl::Status Search(const uint32_t* query_items, int64_t nq, int k, int max_distance,
+                      int32_t* distances, int64_t* positions) const override {
     if (k <= 0) return absl::InvalidArgumentError("k must be positive");
-    HammingKnn512(queries, query_stride_bytes, static_cast<size_t>(nq), index_->xb.data(),
-                  static_cast<size_t>(index_->ntotal), k, max_distance, distances, rows);
+    const int64_t windows = index_->ntotal - kWindowItems + 1;
+    HammingKnn512(reinterpret_cast<const uint8_t*>(query_items), sizeof(uint32_t),
+                  static_cast<size_t>(nq), index_->xb.data(), sizeof(uint32_t),
+                  static_cast<size_t>(windows > 0 ? windows : 0), k, max_distance, distances,
+                  positions);
     return absl::OkStatus();
   }
 
-  int64_t size() const override { return index_->ntotal; }
   int64_t memory_bytes() const override { return static_cast<int64_t>(index_->xb.capacity()); }
 
   absl::Status Save(const std::string& path) const override {
@@ -63,8 +73,7 @@ class FaissFlatWindowIndex : public WindowIndex {
 }  // namespace
 
 std::unique_ptr<WindowIndex> NewFlatWindowIndex() {
-  return std::make_unique<FaissFlatWindowIndex>(
-      std::make_unique<faiss::IndexBinaryFlat>(kWindowBits));
+  return std::make_unique<FaissFlatWindowIndex>(std::make_unique<faiss::IndexBinaryFlat>(32));
 }
 
 absl::StatusOr<std::unique_ptr<WindowIndex>> LoadFlatWindowIndex(const std::string& path) {
@@ -75,9 +84,9 @@ absl::StatusOr<std::unique_ptr<WindowIndex>> LoadFlatWindowIndex(const std::stri
     return absl::DataLossError(absl::StrCat("index ", path, ": ", e.what()));
   }
   auto* flat = dynamic_cast<faiss::IndexBinaryFlat*>(loaded.get());
-  if (flat == nullptr || flat->d != kWindowBits) {
-    return absl::DataLossError(absl::StrCat("index ", path, ": not a ", kWindowBits,
-                                            "-bit flat binary index"));
+  if (flat == nullptr || flat->d != 32) {
+    return absl::DataLossError(
+        absl::StrCat("index ", path, ": not a flat binary index of 32-bit items"));
   }
   loaded.release();
   return std::unique_ptr<WindowIndex>(

@@ -53,7 +53,7 @@ inline void Insert(int k, int32_t* dist, int64_t* rows, int32_t d, int64_t row) 
 
 TS_POPCNT_CLONES
 void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const uint8_t* database,
-                   size_t nb,
+                   size_t db_stride, size_t nb,
                    int k, int max_distance, int32_t* distances, int64_t* rows) {
   std::fill(distances, distances + nq * k, INT32_MAX);
   std::fill(rows, rows + nq * k, int64_t{-1});
@@ -72,7 +72,7 @@ void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const
                      q6 = qa[6], q7 = qa[7];
       for (size_t r = b0; r < b1; ++r) {
         uint64_t c[8];
-        std::memcpy(c, database + r * 64, sizeof(c));
+        std::memcpy(c, database + r * db_stride, sizeof(c));
         int d = __builtin_popcountll(c[0] ^ q0) + __builtin_popcountll(c[1] ^ q1) +
                 __builtin_popcountll(c[2] ^ q2) + __builtin_popcountll(c[3] ^ q3) +
                 __builtin_popcountll(c[4] ^ q4) + __builtin_popcountll(c[5] ^ q5) +

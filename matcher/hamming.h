@@ -16,12 +16,13 @@ int64_t TotalBitErrors(const uint32_t* a, const uint32_t* b, size_t n);
 int HammingDistance512(const uint64_t* a, const uint64_t* b);
 
 // Exhaustive k-nearest search of `nq` 512-bit query codes (query q at queries + q * query_stride
-// bytes; any alignment) against `nb` contiguous 64-byte database codes.
+// bytes) against `nb` database codes (code r at database + r * db_stride bytes). Codes may
+// overlap and need no alignment.
 // For each query, writes the k smallest distances (ascending) and their row numbers to
 // distances[q*k..] and rows[q*k..]; unused slots get distance INT32_MAX and row -1.
 // Rows whose distance exceeds `max_distance` are never reported.
 void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const uint8_t* database,
-                   size_t nb,
+                   size_t db_stride, size_t nb,
                    int k, int max_distance, int32_t* distances, int64_t* rows);
 
 // True if this CPU has hardware popcount (the fast path is in use).

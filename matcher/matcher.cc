@@ -37,11 +37,11 @@ constexpr int kSegmentBreakEven = 12;
 // Shortest segment reported: 12 items (~1.5 s of item positions; a 5 s clip yields ~19 items).
 constexpr int64_t kMinSegmentItems = 12;
 
+// One reference: its items are index positions [start, start + length).
 struct Slot {
   int64_t key = 0;
-  std::vector<uint32_t> items;
-  int64_t first_row = 0;
-  int64_t num_windows = 0;
+  int64_t start = 0;
+  int64_t length = 0;
   bool alive = false;
 };
 
@@ -108,14 +108,14 @@ class FingerprintMatcher : public Matcher {
     }
     absl::MutexLock lock(&mu_);
     RemoveLocked(key);
-    return AddLocked(key, std::vector<uint32_t>(items.begin(), items.end()));
+    return AddLocked(key, items.data(), static_cast<int64_t>(items.size()));
   }
 
   absl::Status Remove(int64_t key) override {
     absl::MutexLock lock(&mu_);
     RemoveLocked(key);
     // Rebuild once most rows are tombstones, so removal stays O(1) amortised.
-    if (dead_rows_ > 1024 && dead_rows_ * 2 > index_->size()) return CompactLocked();
+    if (dead_items_ > 1024 && dead_items_ * 2 > index_->size()) return CompactLocked();
     return absl::OkStatus();
   }
 
@@ -173,30 +173,27 @@ class FingerprintMatcher : public Matcher {
   }
 
  private:
-  absl::Status AddLocked(int64_t key, std::vector<uint32_t> items)
+  absl::Status AddLocked(int64_t key, const uint32_t* items, int64_t n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Slot slot;
     slot.key = key;
-    slot.items = std::move(items);
-    slot.first_row = index_->size();
-    slot.num_windows = static_cast<int64_t>(slot.items.size()) - kWindowItems + 1;
+    slot.start = index_->size();
+    slot.length = n;
     slot.alive = true;
-    // A window's code is the little-endian bytes of its 16 items, so the codes of a track are
-    // overlapping slices of its item array.
-    std::vector<uint8_t> codes(static_cast<size_t>(slot.num_windows) * kWindowBytes);
-    for (int64_t p = 0; p < slot.num_windows; ++p) {
-      std::memcpy(&codes[static_cast<size_t>(p) * kWindowBytes], &slot.items[p], kWindowBytes);
-    }
-    absl::Status s = index_->Add(codes.data(), slot.num_windows);
+    absl::Status s = index_->Append(items, n);
     if (!s.ok()) return s;
-    const int32_t slot_no = static_cast<int32_t>(slots_.size());
-    row_slot_.resize(row_slot_.size() + slot.num_windows, slot_no);
-    for (int64_t p = 0; p < slot.num_windows; ++p) row_pos_.push_back(static_cast<int32_t>(p));
-    live_items_ += static_cast<int64_t>(slot.items.size());
+    live_items_ += n;
     ++live_tracks_;
-    slot_of_key_[key] = slot_no;
-    slots_.push_back(std::move(slot));
+    slot_of_key_[key] = static_cast<int32_t>(slots_.size());
+    slot_starts_.push_back(slot.start);
+    slots_.push_back(slot);
     return absl::OkStatus();
+  }
+
+  // The reference holding index position `pos` (slots are appended in position order).
+  int32_t SlotAt(int64_t pos) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    auto it = std::upper_bound(slot_starts_.begin(), slot_starts_.end(), pos);
+    return static_cast<int32_t>(it - slot_starts_.begin()) - 1;
   }
 
   void RemoveLocked(int64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -204,31 +201,34 @@ class FingerprintMatcher : public Matcher {
     if (it == slot_of_key_.end()) return;
     Slot& slot = slots_[it->second];
     slot.alive = false;
-    dead_rows_ += slot.num_windows;
-    live_items_ -= static_cast<int64_t>(slot.items.size());
+    dead_items_ += slot.length;
+    live_items_ -= slot.length;
     --live_tracks_;
-    slot.items.clear();
-    slot.items.shrink_to_fit();
     slot_of_key_.erase(it);
   }
 
+  // Rewrites the index without the removed references.
   absl::Status CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.clear();
-    slot_of_key_.clear();
-    row_slot_.clear();
-    row_pos_.clear();
-    index_->Clear();
-    dead_rows_ = 0;
-    live_items_ = 0;
-    live_tracks_ = 0;
-    absl::Status status;
-    for (Slot& s : old) {
-      if (!s.alive) continue;
-      absl::Status one = AddLocked(s.key, std::move(s.items));
-      if (!one.ok() && status.ok()) status = one;
+    std::unique_ptr<WindowIndex> fresh = NewFlatWindowIndex();
+    std::vector<Slot> slots;
+    std::vector<int64_t> starts;
+    absl::flat_hash_map<int64_t, int32_t> slot_of_key;
+    for (const Slot& old : slots_) {
+      if (!old.alive) continue;
+      Slot s = old;
+      s.start = fresh->size();
+      absl::Status st = fresh->Append(index_->items() + old.start, old.length);
+      if (!st.ok()) return st;  // the old index is untouched: nothing lost
+      slot_of_key[s.key] = static_cast<int32_t>(slots.size());
+      starts.push_back(s.start);
+      slots.push_back(s);
     }
-    return status;
+    index_ = std::move(fresh);
+    slots_ = std::move(slots);
+    slot_starts_ = std::move(starts);
+    slot_of_key_ = std::move(slot_of_key);
+    dead_items_ = 0;
+    return absl::OkStatus();
   }
 
   // One search + verification pass for one version of the query; appends to `out`.
@@ -249,10 +249,8 @@ class FingerprintMatcher : public Matcher {
     constexpr int64_t kSlice = 256;
     for (int64_t q0 = 0; q0 < nq; q0 += kSlice) {
       const int64_t cnt = std::min(kSlice, nq - q0);
-      absl::Status s = index_->Search(reinterpret_cast<const uint8_t*>(items.data() + q0), cnt,
-                                      kNeighbours, kMaxWindowDistance, &dist[q0 * kNeighbours],
-                                      &rows[q0 * kNeighbours],
-                                      /*query_stride_bytes=*/sizeof(uint32_t));
+      absl::Status s = index_->Search(items.data() + q0, cnt, kNeighbours, kMaxWindowDistance,
+                                      &dist[q0 * kNeighbours], &rows[q0 * kNeighbours]);
       if (!s.ok()) return s;
       if (absl::Now() > query.deadline) {
         return absl::DeadlineExceededError("deadline passed while searching the index");
@@ -263,12 +261,13 @@ class FingerprintMatcher : public Matcher {
     absl::flat_hash_map<int64_t, float> votes;
     for (int64_t q = 0; q < nq; ++q) {
       for (int j = 0; j < kNeighbours; ++j) {
-        const int64_t row = rows[q * kNeighbours + j];
-        if (row < 0) break;
-        const int32_t slot = row_slot_[row];
-        if (!slots_[slot].alive) continue;
-        if (query.filter && !query.filter(slots_[slot].key)) continue;
-        const int32_t offset = row_pos_[row] - static_cast<int32_t>(q);
+        const int64_t pos = rows[q * kNeighbours + j];
+        if (pos < 0) break;
+        const int32_t slot = SlotAt(pos);
+        const Slot& ref = slots_[slot];
+        if (!ref.alive || pos + kWindowItems > ref.start + ref.length) continue;  // straddles
+        if (query.filter && !query.filter(ref.key)) continue;
+        const int32_t offset = static_cast<int32_t>(pos - ref.start) - static_cast<int32_t>(q);
         // Nearer windows weigh more; every hit inside the radius counts.
         const float w = 1.0f + static_cast<float>(kMaxWindowDistance - dist[q * kNeighbours + j]) /
                                    kMaxWindowDistance;
@@ -344,9 +343,9 @@ class FingerprintMatcher : public Matcher {
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const Slot& slot = slots_[slot_no];
     const uint32_t* q = items.data();
-    const uint32_t* r = slot.items.data();
+    const uint32_t* r = index_->items() + slot.start;
     const int64_t nq = static_cast<int64_t>(items.size());
-    const int64_t nr = static_cast<int64_t>(slot.items.size());
+    const int64_t nr = slot.length;
     Verified best;
     std::vector<uint8_t> errors;
     for (int32_t offset = offset0 - kRefineRadius; offset <= offset0 + kRefineRadius; ++offset) {
@@ -389,9 +388,8 @@ class FingerprintMatcher : public Matcher {
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, int32_t> slot_of_key_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<WindowIndex> index_ ABSL_GUARDED_BY(mu_);
-  std::vector<int32_t> row_slot_ ABSL_GUARDED_BY(mu_);
-  std::vector<int32_t> row_pos_ ABSL_GUARDED_BY(mu_);
-  int64_t dead_rows_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int64_t> slot_starts_ ABSL_GUARDED_BY(mu_);  // slots_[i].start, ascending
+  int64_t dead_items_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t live_items_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t live_tracks_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -1,7 +1,9 @@
-// A searchable set of fingerprint windows: kWindowItems consecutive Chromaprint items packed
-// into one 512-bit binary code, compared by Hamming distance.
+// Reference items, stored once, searchable by window: every run of kWindowItems consecutive
+// Chromaprint items (512 bits) starting at any position is a searchable code, compared by
+// Hamming distance. Windows are slices of the one item array, so the index costs 4 bytes per
+// item (~116 KB per hour of audio) instead of 64 bytes per window.
 //
-// Thread-safety: const methods may run concurrently; Add/Clear need exclusive access (the
+// Thread-safety: const methods may run concurrently; Append/Clear need exclusive access (the
 // Matcher's lock provides it).
 #ifndef TRAINSPOTTER_MATCHER_WINDOW_INDEX_H_
 #define TRAINSPOTTER_MATCHER_WINDOW_INDEX_H_
@@ -23,28 +25,30 @@ class WindowIndex {
  public:
   virtual ~WindowIndex() = default;
 
-  // Appends `n` codes of kWindowBytes each; they get rows size() .. size()+n-1.
-  virtual absl::Status Add(const uint8_t* codes, int64_t n) = 0;
-  // Removes every code.
+  // Appends `n` items; they get positions size() .. size()+n-1.
+  virtual absl::Status Append(const uint32_t* items, int64_t n) = 0;
+  // Removes every item.
   virtual void Clear() = 0;
-  // For each of `nq` query codes: the `k` nearest rows with distance <= max_distance, nearest
-  // first, into distances[q*k + j] / rows[q*k + j] (row -1 where fewer were found). Query code q
-  // starts at queries + q * query_stride_bytes (codes may overlap: a query's windows are slices
-  // of one item array).
-  virtual absl::Status Search(const uint8_t* queries, int64_t nq, int k, int max_distance,
-                              int32_t* distances, int64_t* rows,
-                              size_t query_stride_bytes = kWindowBytes) const = 0;
+  // The items, positions 0 .. size()-1. Valid until the next Append/Clear.
+  virtual const uint32_t* items() const = 0;
   virtual int64_t size() const = 0;
-  // Bytes of RAM the codes take.
+  // For each of the `nq` query windows (window q = query_items[q .. q+kWindowItems)), the `k`
+  // nearest window start positions in [0, size() - kWindowItems] with distance <= max_distance,
+  // nearest first, into distances[q*k + j] / positions[q*k + j] (-1 where fewer were found).
+  // Windows that straddle two references are the caller's to discard.
+  virtual absl::Status Search(const uint32_t* query_items, int64_t nq, int k, int max_distance,
+                              int32_t* distances, int64_t* positions) const = 0;
+  // Bytes of RAM the items take.
   virtual int64_t memory_bytes() const = 0;
-
-  // Persistence (atomic write: temp file, fsync, rename). DATA_LOSS if the file is unreadable.
+  // Atomic write (temp file, fsync, rename).
   virtual absl::Status Save(const std::string& path) const = 0;
 };
 
-// Exhaustive index: FAISS IndexBinaryFlat holds the codes; the scan runs in our own kernel
-// (matcher/hamming.h) so that it uses hardware popcount, which Debian's libfaiss does not.
+// FAISS IndexBinaryFlat (32-bit codes: one per item) holds the items and does the I/O; the scan
+// runs in our own kernel (matcher/hamming.h) over overlapping 512-bit windows, with hardware
+// popcount where the CPU has it (Debian's libfaiss is built without).
 std::unique_ptr<WindowIndex> NewFlatWindowIndex();
+// DATA_LOSS if the file is unreadable or not such an index.
 absl::StatusOr<std::unique_ptr<WindowIndex>> LoadFlatWindowIndex(const std::string& path);
 
 }  // namespace trainspotter

@@ -92,8 +92,10 @@ int RunQuery(int argc, char** argv) {
                "one JSON object per input (JSON Lines): file, duration, member, error, matches");
   app.add_option("--fingerprint", fingerprints,
                  "a compressed AcoustID/fpcalc fingerprint to query instead of a file "
-                 "(repeatable)");
-  app.add_option("--dataset", datasets, "only match these datasets (repeatable; default all)");
+                 "(repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--dataset", datasets, "only match this dataset (repeatable; default all)")
+      ->allow_extra_args(false);
   app.add_option("--max-matches", max_matches, "matches listed per input")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));

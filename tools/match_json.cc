@@ -66,7 +66,7 @@ nlohmann::ordered_json MatchErrorToJson(const std::string& file, const absl::Sta
   nlohmann::ordered_json out;
   out["file"] = file;
   out["duration"] = nullptr;
-  out["member"] = nullptr;
+  out["member"] = false;  // the contract: unreadable input is "member": false
   out["error"] = absl::StrCat(absl::StatusCodeToString(error.code()), ": ", error.message());
   out["matches"] = nlohmann::ordered_json::array();
   return out;

@@ -12,7 +12,7 @@
 // "source_url" and "license" when non-empty, keys sorted (so the output is the same whether the
 // match came from a local catalogue or over gRPC, where metadata travels as a map).
 // An input that could not be processed has "error": "<CODE>: <message>", "duration": null,
-// "member": null and "matches": [].
+// "member": false and "matches": [].
 #ifndef TRAINSPOTTER_TOOLS_MATCH_JSON_H_
 #define TRAINSPOTTER_TOOLS_MATCH_JSON_H_
 

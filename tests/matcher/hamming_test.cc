@@ -48,7 +48,7 @@ TEST(HammingTest, KnnAgreesWithBruteForceOnUnalignedQueries) {
   const uint8_t* queries = qbuf.data() + 1;
   std::vector<int32_t> dist(nq * k);
   std::vector<int64_t> rows(nq * k);
-  HammingKnn512(queries, 4, nq, db.data(), nb, k, 512, dist.data(), rows.data());
+  HammingKnn512(queries, 4, nq, db.data(), 64, nb, k, 512, dist.data(), rows.data());
   for (size_t q = 0; q < nq; ++q) {
     std::vector<std::pair<int, int64_t>> all;
     for (size_t r = 0; r < nb; ++r) {
@@ -70,7 +70,7 @@ TEST(HammingTest, MaxDistanceLeavesSlotsEmpty) {
   std::vector<uint8_t> q(64, 0xff);  // distance 512 to both rows
   std::vector<int32_t> dist(3);
   std::vector<int64_t> rows(3);
-  HammingKnn512(q.data(), 64, 1, db.data(), 2, 3, 100, dist.data(), rows.data());
+  HammingKnn512(q.data(), 64, 1, db.data(), 64, 2, 3, 100, dist.data(), rows.data());
   for (int j = 0; j < 3; ++j) {
     EXPECT_EQ(rows[j], -1);
     EXPECT_EQ(dist[j], INT32_MAX);
