@@ -17,6 +17,7 @@
 #include "fingerprint/audio_source.h"
 #include "fingerprint/chromaprint_fingerprinter.h"
 #include "fingerprint/ffmpeg_audio_source.h"
+#include "fingerprint/narrowband_filter.h"
 
 namespace trainspotter {
 namespace {
@@ -73,6 +74,14 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
                          static_cast<uint64_t>(kFingerprintSampleRate));
   }
 
+  std::unique_ptr<ChromaprintStream> narrowband;
+  std::unique_ptr<NarrowbandFilter> band_filter;
+  std::vector<int16_t> filtered;
+  if (options.narrowband_twin) {
+    TS_ASSIGN_OR_RETURN(narrowband, ChromaprintStream::Create(rate, 1));
+    band_filter = std::make_unique<NarrowbandFilter>(rate);
+  }
+
   // fpcalc's -length: a whole number of samples, the product truncated.
   const uint64_t limit = options.max_seconds > 0
                              ? static_cast<uint64_t>(std::min(options.max_seconds * rate, 9.0e18))
@@ -90,6 +99,10 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
     absl::Span<const int16_t> chunk(buffer.data(), n);
     TS_RETURN_IF_ERROR(main->Feed(chunk));
     for (auto& v : variants) TS_RETURN_IF_ERROR(v->Feed(chunk));
+    if (narrowband != nullptr) {
+      band_filter->Process(chunk, &filtered);
+      TS_RETURN_IF_ERROR(narrowband->Feed(filtered));
+    }
     for (size_t p = 0; p < phases.size(); ++p) {
       if (fed + n <= phase_skip[p]) continue;
       const size_t skip = phase_skip[p] > fed ? static_cast<size_t>(phase_skip[p] - fed) : 0;
@@ -113,6 +126,9 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   for (auto& v : variants) {
     TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
     result.speed_variants.push_back(std::move(items));
+  }
+  if (narrowband != nullptr) {
+    TS_ASSIGN_OR_RETURN(result.narrowband_items, narrowband->Finish());
   }
   for (auto& v : phases) {
     TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());

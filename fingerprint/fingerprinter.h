@@ -58,6 +58,9 @@ struct FingerprintOptions {
   // track is rarely aligned to the reference's item grid; one of these phases lands closer to
   // it, which lowers the bit error rate of short clips. Each costs one Chromaprint pass.
   std::vector<int> phase_offsets;
+  // Also fingerprint the audio band-limited to 300-3400 Hz (fingerprint/narrowband_filter.h):
+  // the reference's narrowband twin, which band-limited copies match closely.
+  bool narrowband_twin = false;
 };
 
 struct FingerprintResult {
@@ -66,6 +69,8 @@ struct FingerprintResult {
   std::vector<std::vector<uint32_t>> speed_variants;
   // One entry per FingerprintOptions::phase_offsets, in the same order.
   std::vector<std::vector<uint32_t>> phase_variants;
+  // Set when FingerprintOptions::narrowband_twin: the band-limited twin's items.
+  std::vector<uint32_t> narrowband_items;
   // Non-fatal problems (e.g. "corrupt frame at 61.2 s skipped"). Empty on clean input.
   std::vector<std::string> warnings;
   // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).

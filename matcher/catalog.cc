@@ -94,7 +94,7 @@ class SqliteCatalog : public Catalog {
     absl::MutexLock l(&read_mu_);
     // Lock order: the Matcher's lock is taken before keys_mu_ (Match calls the filter under it),
     // so keys_mu_ is never held while calling into the Matcher.
-    return reader_->ForEachFingerprint(
+    TS_RETURN_IF_ERROR(reader_->ForEachFingerprint(
         [this](int64_t key, int64_t dataset_id, absl::Span<const uint32_t> items) -> absl::Status {
           absl::Status st = matcher_->Add(key, items);
           if (absl::IsInvalidArgument(st)) {
@@ -107,7 +107,12 @@ class SqliteCatalog : public Catalog {
           absl::MutexLock k(&keys_mu_);
           key_dataset_[key] = dataset_id;
           return absl::OkStatus();
-        });
+        }));
+    return reader_->ForEachNarrowband([this](int64_t key, absl::Span<const uint32_t> items) {
+      // A twin too short to index, or of a track the Matcher refused, is no loss.
+      absl::Status st = matcher_->AddNarrowband(key, items);
+      return absl::IsInvalidArgument(st) || absl::IsNotFound(st) ? absl::OkStatus() : st;
+    });
   }
 
   absl::Status EnsureDataset(const std::string& name, const std::string& version,
@@ -144,6 +149,10 @@ class SqliteCatalog : public Catalog {
       for (size_t i = 0; i < placed.size(); ++i) {
         touched.push_back(placed[i].key);
         absl::Status st = matcher_->Add(placed[i].key, tracks[i].items);
+        if (st.ok() && !tracks[i].narrowband_items.empty()) {
+          absl::Status twin = matcher_->AddNarrowband(placed[i].key, tracks[i].narrowband_items);
+          if (!absl::IsInvalidArgument(twin)) st = twin;  // a too-short twin is just not indexed
+        }
         if (!st.ok()) {
           return absl::Status(st.code(),
                               absl::StrCat("track '", tracks[i].track_id, "': ", st.message()));

@@ -38,6 +38,10 @@ struct TrackInput {
   std::string track_id;
   TrackMetadata metadata;
   std::vector<uint32_t> items;
+  // Optional: the fingerprint of the same audio band-limited to 300-3400 Hz (FingerprintOptions::
+  // narrowband_twin). Indexed beside `items` so that band-limited copies (telephone, small
+  // speakers) are found; it costs as much memory again.
+  std::vector<uint32_t> narrowband_items;
   // Identifies the content (e.g. hash of file bytes or of the fingerprint); re-ingesting a track
   // whose hash is unchanged is skipped, a changed one replaces the old fingerprints.
   std::string content_hash;

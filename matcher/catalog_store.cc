@@ -56,6 +56,20 @@ CREATE TABLE fingerprints(
 );
 )sql";
 
+// The narrowband twin of a fingerprint (the reference band-limited to 300-3400 Hz, as telephone
+// and small-speaker recordings are). Optional per track; catalogues made before it existed get
+// the table on their next writable open, and readers treat its absence as "no twins".
+constexpr const char* kNarrowbandSchema = R"sql(
+CREATE TABLE IF NOT EXISTS narrowband(
+  track_rowid INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+  items       BLOB NOT NULL
+);
+)sql";
+constexpr const char* kSqlPutNarrowband =
+    "INSERT INTO narrowband(track_rowid, items) VALUES(?1, ?2) "
+    "ON CONFLICT(track_rowid) DO UPDATE SET items = excluded.items";
+constexpr const char* kSqlDeleteNarrowband = "DELETE FROM narrowband WHERE track_rowid = ?1";
+
 // ---- SQL used more than once: prepared once per connection (see Prepare) -------------------
 constexpr const char* kSqlFindDataset =
     "SELECT id, name, version, description FROM datasets WHERE name = ?1";
@@ -370,6 +384,7 @@ absl::Status CatalogStore::Init() {
     }
     TS_RETURN_IF_ERROR(CreateSchema());
   }
+  TS_RETURN_IF_ERROR(Exec(kNarrowbandSchema));
   return absl::OkStatus();
 }
 
@@ -516,6 +531,8 @@ absl::StatusOr<std::vector<PutResult>> CatalogStore::PutTracks(
   TS_ASSIGN_OR_RETURN(sqlite3_stmt * insert, Prepare(kSqlInsertTrack));
   TS_ASSIGN_OR_RETURN(sqlite3_stmt * update, Prepare(kSqlUpdateTrack));
   TS_ASSIGN_OR_RETURN(sqlite3_stmt * put_items, Prepare(kSqlPutItems));
+  TS_ASSIGN_OR_RETURN(sqlite3_stmt * put_narrowband, Prepare(kSqlPutNarrowband));
+  TS_ASSIGN_OR_RETURN(sqlite3_stmt * delete_narrowband, Prepare(kSqlDeleteNarrowband));
 
   TS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> absl::StatusOr<std::vector<PutResult>> {
@@ -579,6 +596,22 @@ absl::StatusOr<std::vector<PutResult>> CatalogStore::PutTracks(
         sqlite3_bind_blob(put_items, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
         if (sqlite3_step(put_items) != SQLITE_DONE) {
           return Error(absl::StrCat("store fingerprint of '", t.track_id, "'").c_str());
+        }
+      }
+      if (!t.narrowband_items.empty()) {
+        blob = EncodeItems(t.narrowband_items);
+        StmtUse s(put_narrowband);
+        sqlite3_bind_int64(put_narrowband, 1, r.key);
+        sqlite3_bind_blob(put_narrowband, 2, blob.data(), static_cast<int>(blob.size()),
+                          SQLITE_STATIC);
+        if (sqlite3_step(put_narrowband) != SQLITE_DONE) {
+          return Error(absl::StrCat("store narrowband fingerprint of '", t.track_id, "'").c_str());
+        }
+      } else if (r.replaced) {
+        StmtUse s(delete_narrowband);
+        sqlite3_bind_int64(delete_narrowband, 1, r.key);
+        if (sqlite3_step(delete_narrowband) != SQLITE_DONE) {
+          return Error(absl::StrCat("replace fingerprint of '", t.track_id, "'").c_str());
         }
       }
       results.push_back(r);
@@ -672,6 +705,29 @@ absl::Status CatalogStore::ForEachFingerprint(
   return status;
 }
 
+absl::Status CatalogStore::ForEachNarrowband(
+    const std::function<absl::Status(int64_t, absl::Span<const uint32_t>)>& fn) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT track_rowid, items FROM narrowband ORDER BY track_rowid",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    // A catalogue from before twins existed, opened read-only: no twins.
+    sqlite3_finalize(s);
+    return absl::OkStatus();
+  }
+  std::vector<uint32_t> items;
+  int rc;
+  absl::Status status;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    DecodeItems(sqlite3_column_blob(s, 1), static_cast<size_t>(sqlite3_column_bytes(s, 1)),
+                &items);
+    status = fn(sqlite3_column_int64(s, 0), items);
+    if (!status.ok()) break;
+  }
+  if (status.ok() && rc != SQLITE_DONE) status = Error("read narrowband fingerprints");
+  sqlite3_finalize(s);
+  return status;
+}
+
 absl::StatusOr<CatalogStore::Removed> CatalogStore::Delete(const std::string& dataset,
                                                            const std::string& track_id) {
   TS_RETURN_IF_ERROR(CheckWritable());
@@ -707,11 +763,17 @@ absl::StatusOr<CatalogStore::Removed> CatalogStore::Delete(const std::string& da
       TS_RETURN_IF_ERROR(run("DELETE FROM fingerprints WHERE track_rowid = (SELECT id FROM tracks "
                              "WHERE dataset_id = ?1 AND track_id = ?2)",
                              false));
+      TS_RETURN_IF_ERROR(run("DELETE FROM narrowband WHERE track_rowid = (SELECT id FROM tracks "
+                             "WHERE dataset_id = ?1 AND track_id = ?2)",
+                             false));
       TS_RETURN_IF_ERROR(
           run("DELETE FROM tracks WHERE dataset_id = ?1 AND track_id = ?2", false));
     } else {
       TS_RETURN_IF_ERROR(run("SELECT id, duration FROM tracks WHERE dataset_id = ?1", true));
       TS_RETURN_IF_ERROR(run("DELETE FROM fingerprints WHERE track_rowid IN (SELECT id FROM "
+                             "tracks WHERE dataset_id = ?1)",
+                             false));
+      TS_RETURN_IF_ERROR(run("DELETE FROM narrowband WHERE track_rowid IN (SELECT id FROM "
                              "tracks WHERE dataset_id = ?1)",
                              false));
       TS_RETURN_IF_ERROR(run("DELETE FROM tracks WHERE dataset_id = ?1", false));

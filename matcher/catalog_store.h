@@ -103,6 +103,10 @@ class CatalogStore {
       const std::function<absl::Status(int64_t key, int64_t dataset_id,
                                        absl::Span<const uint32_t> items)>& fn);
 
+  // Calls `fn(key, items)` for every stored narrowband twin (see catalog.h), in key order.
+  absl::Status ForEachNarrowband(
+      const std::function<absl::Status(int64_t key, absl::Span<const uint32_t> items)>& fn);
+
   struct Removed {
     std::vector<int64_t> keys;
     double seconds = 0;

@@ -43,6 +43,7 @@ struct Slot {
   int64_t start = 0;
   int64_t length = 0;
   bool alive = false;
+  bool twin = false;  // a narrowband twin: not counted as a track
 };
 
 struct Candidate {
@@ -108,7 +109,19 @@ class FingerprintMatcher : public Matcher {
     }
     absl::MutexLock lock(&mu_);
     RemoveLocked(key);
-    return AddLocked(key, items.data(), static_cast<int64_t>(items.size()));
+    return AddLocked(key, items.data(), static_cast<int64_t>(items.size()), /*twin=*/false);
+  }
+
+  absl::Status AddNarrowband(int64_t key, absl::Span<const uint32_t> items) override {
+    if (items.size() < static_cast<size_t>(kWindowItems)) {
+      return absl::InvalidArgumentError("narrowband fingerprint too short to index");
+    }
+    absl::MutexLock lock(&mu_);
+    if (!slot_of_key_.contains(key)) {
+      return absl::NotFoundError(absl::StrCat("no reference ", key, " for a narrowband twin"));
+    }
+    RemoveTwinLocked(key);
+    return AddLocked(key, items.data(), static_cast<int64_t>(items.size()), /*twin=*/true);
   }
 
   absl::Status Remove(int64_t key) override {
@@ -173,18 +186,19 @@ class FingerprintMatcher : public Matcher {
   }
 
  private:
-  absl::Status AddLocked(int64_t key, const uint32_t* items, int64_t n)
+  absl::Status AddLocked(int64_t key, const uint32_t* items, int64_t n, bool twin)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Slot slot;
     slot.key = key;
     slot.start = index_->size();
     slot.length = n;
     slot.alive = true;
+    slot.twin = twin;
     absl::Status s = index_->Append(items, n);
     if (!s.ok()) return s;
     live_items_ += n;
-    ++live_tracks_;
-    slot_of_key_[key] = static_cast<int32_t>(slots_.size());
+    if (!twin) ++live_tracks_;
+    (twin ? twin_slot_of_key_ : slot_of_key_)[key] = static_cast<int32_t>(slots_.size());
     slot_starts_.push_back(slot.start);
     slots_.push_back(slot);
     return absl::OkStatus();
@@ -196,7 +210,18 @@ class FingerprintMatcher : public Matcher {
     return static_cast<int32_t>(it - slot_starts_.begin()) - 1;
   }
 
+  void RemoveTwinLocked(int64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = twin_slot_of_key_.find(key);
+    if (it == twin_slot_of_key_.end()) return;
+    Slot& slot = slots_[it->second];
+    slot.alive = false;
+    dead_items_ += slot.length;
+    live_items_ -= slot.length;
+    twin_slot_of_key_.erase(it);
+  }
+
   void RemoveLocked(int64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    RemoveTwinLocked(key);
     auto it = slot_of_key_.find(key);
     if (it == slot_of_key_.end()) return;
     Slot& slot = slots_[it->second];
@@ -212,14 +237,14 @@ class FingerprintMatcher : public Matcher {
     std::unique_ptr<WindowIndex> fresh = NewFlatWindowIndex();
     std::vector<Slot> slots;
     std::vector<int64_t> starts;
-    absl::flat_hash_map<int64_t, int32_t> slot_of_key;
+    absl::flat_hash_map<int64_t, int32_t> slot_of_key, twin_slot_of_key;
     for (const Slot& old : slots_) {
       if (!old.alive) continue;
       Slot s = old;
       s.start = fresh->size();
       absl::Status st = fresh->Append(index_->items() + old.start, old.length);
       if (!st.ok()) return st;  // the old index is untouched: nothing lost
-      slot_of_key[s.key] = static_cast<int32_t>(slots.size());
+      (s.twin ? twin_slot_of_key : slot_of_key)[s.key] = static_cast<int32_t>(slots.size());
       starts.push_back(s.start);
       slots.push_back(s);
     }
@@ -227,6 +252,7 @@ class FingerprintMatcher : public Matcher {
     slots_ = std::move(slots);
     slot_starts_ = std::move(starts);
     slot_of_key_ = std::move(slot_of_key);
+    twin_slot_of_key_ = std::move(twin_slot_of_key);
     dead_items_ = 0;
     return absl::OkStatus();
   }
@@ -387,6 +413,7 @@ class FingerprintMatcher : public Matcher {
   mutable absl::Mutex mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, int32_t> slot_of_key_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, int32_t> twin_slot_of_key_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<WindowIndex> index_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> slot_starts_ ABSL_GUARDED_BY(mu_);  // slots_[i].start, ascending
   int64_t dead_items_ ABSL_GUARDED_BY(mu_) = 0;

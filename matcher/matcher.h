@@ -68,7 +68,15 @@ class Matcher {
 
   // Adds (or replaces) the reference `key`. INVALID_ARGUMENT if `items` is too short to index.
   virtual absl::Status Add(int64_t key, absl::Span<const uint32_t> items) = 0;
-  // Removes `key`; removing an absent key is OK.
+  // Adds the narrowband twin of `key` (its audio band-limited to 300-3400 Hz): searched beside
+  // the main fingerprint, reported under the same key. NOT_FOUND if `key` is not present;
+  // replaced or removed with the key. The default implementation ignores twins.
+  virtual absl::Status AddNarrowband(int64_t key, absl::Span<const uint32_t> items) {
+    (void)key;
+    (void)items;
+    return absl::OkStatus();
+  }
+  // Removes `key` (and its twin); removing an absent key is OK.
   virtual absl::Status Remove(int64_t key) = 0;
   // Matches best first (members first, then by false_match_probability). An empty result or
   // only non-members means "not in the catalogue". DEADLINE_EXCEEDED past query.deadline.

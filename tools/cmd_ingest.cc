@@ -242,6 +242,7 @@ struct IngestOptions {
   std::vector<std::string> paths;
   int jobs = 0;
   bool strict = false;
+  bool narrowband_twin = true;
   bool quiet = false;
   int batch_size = 100;
   double batch_seconds = 2.0;
@@ -367,6 +368,7 @@ Outcome Ingest::Process(Job job) {
   if (job.kind == Job::Kind::kFile) {
     FingerprintOptions opts;
     opts.max_seconds = 0;  // the whole file: queries may come from anywhere in it
+    opts.narrowband_twin = o_.narrowband_twin;
     opts.limits.interrupt = [this] { return g_interrupted.load() || stop_.load(); };
     absl::StatusOr<FingerprintResult> r = FingerprintFile(job.path, opts);
     if (!r.ok()) {
@@ -380,6 +382,7 @@ Outcome Ingest::Process(Job job) {
       return fail("no fingerprint: the audio is too short or silent");
     }
     items = std::move(r->fingerprint.items);
+    out.input.narrowband_items = std::move(r->narrowband_items);
     job.metadata.duration_seconds = r->fingerprint.duration_seconds;
     out.warnings = std::move(r->warnings);
   }
@@ -581,6 +584,9 @@ int RunIngest(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   app.add_flag("--strict", o.strict, "Exit 1 if any file or row failed");
+  app.add_flag("!--no-narrowband-twin", o.narrowband_twin,
+               "Do not index a 300-3400 Hz twin of each audio file (halves index memory; "
+               "band-limited copies, e.g. telephone recordings, are then found less often)");
   app.add_option("--report", o.report,
                  "Append one JSON line per track (ingested after its commit, skipped, failed) "
                  "to this file ('-' = stdout)");

@@ -306,5 +306,56 @@ TEST_F(CatalogTest, RealMatcherFindsAStoredTrackAfterReopen) {
   EXPECT_FALSE(miss->member);
 }
 
+TEST_F(CatalogTest, NarrowbandTwinsAreStoredReloadedReplacedAndDeleted) {
+  TrackInput t = MakeTrack("song", 7, 800);
+  t.narrowband_items = RandomItems(8, 800);
+  CatalogQuery via_twin;
+  via_twin.items.assign(t.narrowband_items.begin() + 200, t.narrowband_items.begin() + 300);
+  {
+    auto cat = Catalog::Open(dir_.path(), Catalog::Mode::kReadWrite);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    ASSERT_TRUE((*cat)->EnsureDataset("ds", "", "").ok());
+    ASSERT_TRUE((*cat)->AddTracks("ds", {t}).ok());
+    auto r = (*cat)->Match(via_twin);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->member);
+    EXPECT_EQ(r->matches[0].track.track_id, "song");
+    EXPECT_EQ((*cat)->num_tracks(), 1);
+  }
+  {
+    // Reopened: the twin comes back from the database.
+    auto cat = Catalog::Open(dir_.path(), Catalog::Mode::kReadWrite);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    auto r = (*cat)->Match(via_twin);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->member);
+    EXPECT_EQ(r->matches[0].track.track_id, "song");
+    // Replaced without a twin: the old twin no longer matches, now or after reopening.
+    TrackInput plain = t;
+    plain.narrowband_items.clear();
+    plain.content_hash = "changed";
+    ASSERT_TRUE((*cat)->AddTracks("ds", {plain}).ok());
+    r = (*cat)->Match(via_twin);
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->member);
+  }
+  {
+    auto cat = Catalog::Open(dir_.path(), Catalog::Mode::kReadWrite);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    auto r = (*cat)->Match(via_twin);
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->member);
+    t.content_hash = "again";
+    ASSERT_TRUE((*cat)->AddTracks("ds", {t}).ok());
+    ASSERT_TRUE((*cat)->Delete("ds", "song").ok());
+    EXPECT_TRUE((*cat)->CheckIntegrity().ok());
+  }
+  auto cat = Catalog::Open(dir_.path(), Catalog::Mode::kReadOnly);
+  ASSERT_TRUE(cat.ok()) << cat.status();
+  auto r = (*cat)->Match(via_twin);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->member);
+}
+
 }  // namespace
 }  // namespace trainspotter

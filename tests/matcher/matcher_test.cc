@@ -181,3 +181,40 @@ TEST(MatcherCreateTest, ReplacingAKeyKeepsOneCopy) {
 
 }  // namespace
 }  // namespace trainspotter
+
+namespace trainspotter {
+namespace {
+
+TEST(MatcherNarrowbandTest, TwinIsSearchedAndReportedUnderItsKey) {
+  auto m = Matcher::Create({});
+  ASSERT_TRUE(m.ok());
+  std::mt19937 rng(21);
+  const std::vector<uint32_t> full = RandomWalk(rng, 400);
+  const std::vector<uint32_t> twin = RandomWalk(rng, 400);  // what band-limiting would give
+  EXPECT_EQ((*m)->AddNarrowband(5, twin).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*m)->Add(5, full).ok());
+  ASSERT_TRUE((*m)->AddNarrowband(5, twin).ok());
+  EXPECT_EQ((*m)->num_tracks(), 1);
+  MatchQuery q;
+  q.items.assign(twin.begin() + 100, twin.begin() + 180);
+  auto r = (*m)->Match(q);
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE(r->empty());
+  EXPECT_EQ((*r)[0].key, 5);
+  EXPECT_TRUE((*r)[0].member);
+  EXPECT_NEAR((*r)[0].ref_start, ItemToSeconds(100), kSecondsPerItem);
+  // Replacing the key drops the old twin; removing it drops everything.
+  ASSERT_TRUE((*m)->Add(5, full).ok());
+  r = (*m)->Match(q);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  ASSERT_TRUE((*m)->AddNarrowband(5, twin).ok());
+  ASSERT_TRUE((*m)->Remove(5).ok());
+  r = (*m)->Match(q);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ((*m)->num_items(), 0);
+}
+
+}  // namespace
+}  // namespace trainspotter
