@@ -160,7 +160,8 @@ void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions&
   }
   const size_t window = static_cast<size_t>(jobs) * 4 + 16;
   absl::Mutex mu;
-  std::vector<std::optional<absl::StatusOr<FingerprintResult>>> slots(n);
+  // A ring: file i lives in slots[i % window] from when a worker finishes it until it is emitted.
+  std::vector<std::optional<absl::StatusOr<FingerprintResult>>> slots(std::min(window, n));
   size_t next_index = 0;  // next file a worker takes; guarded by mu
   size_t emitted = 0;     // files handed to emit; guarded by mu
 
@@ -176,7 +177,7 @@ void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions&
       }
       absl::StatusOr<FingerprintResult> r = FingerprintOne(files[i], options, timeout);
       absl::MutexLock lock(&mu);
-      slots[i].emplace(std::move(r));
+      slots[i % slots.size()].emplace(std::move(r));
     }
   };
   std::vector<std::thread> threads;
@@ -187,10 +188,11 @@ void RunInOrder(const std::vector<std::string>& files, const FingerprintOptions&
     std::optional<absl::StatusOr<FingerprintResult>> r;
     {
       absl::MutexLock lock(&mu);
-      auto ready = [&] { return slots[i].has_value(); };
+      auto& slot = slots[i % slots.size()];
+      auto ready = [&] { return slot.has_value(); };
       mu.Await(absl::Condition(&ready));
-      r = std::move(slots[i]);
-      slots[i].reset();
+      r = std::move(slot);
+      slot.reset();
     }
     emit(i, std::move(*r));
     absl::MutexLock lock(&mu);
