@@ -120,6 +120,32 @@ TEST(FingerprintAudioSourceTest, SpeedVariantIsTheAudioPlayedFaster) {
               static_cast<double>(result->fingerprint.items.size()) * kFactor, 4);
 }
 
+TEST(FingerprintAudioSourceTest, PhaseVariantDropsTheFirstKSamples) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(20, kRate, 1, 18);
+  FakeAudioSource source(pcm, kRate, 1000);
+  FingerprintOptions options;
+  options.max_seconds = 15;
+  options.phase_offsets = {1, 682, 1364};
+  auto result = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->phase_variants.size(), 3u);
+  const size_t fed = 15 * kRate;
+  for (size_t p = 0; p < 3; ++p) {
+    const size_t k = static_cast<size_t>(options.phase_offsets[p]);
+    auto expected = FingerprintPcm(absl::MakeConstSpan(pcm.data() + k, fed - k), kRate, 1);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(result->phase_variants[p], *expected) << "k = " << k;
+  }
+  for (int bad : {0, -1, kItemHopSamples}) {
+    FakeAudioSource again(pcm, kRate);
+    FingerprintOptions bad_options;
+    bad_options.phase_offsets = {bad};
+    EXPECT_EQ(FingerprintAudioSource(again, "fake", bad_options).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
 TEST(FingerprintAudioSourceTest, RejectsBadOptions) {
   const std::vector<int16_t> pcm = SynthesizeMusic(5, kRate, 1, 15);
   for (double bad_length : {-1.0, std::nan("")}) {
