@@ -342,12 +342,6 @@ class FingerprintMatcher : public Matcher {
       m.false_match_probability = FalseMatchProbability(v.evidence, alignments);
       m.confidence = 1.0 - m.false_match_probability;
       m.log10_chance = v.log_chance / std::log(10.0);
-      if (getenv("TS_DEBUG_EVIDENCE")) {
-        fprintf(stderr, "EV items=%ld be=%ld exp=%.0f qf=%ld rf=%ld cf=%ld l10=%.1f\n",
-                (long)v.evidence.items, (long)v.evidence.bit_errors, v.evidence.expected_bit_errors,
-                (long)v.evidence.query_flips, (long)v.evidence.reference_flips,
-                (long)v.evidence.common_flips, m.log10_chance);
-      }
       m.member = m.false_match_probability <= options_.max_false_match_probability;
       m.bit_error_rate = static_cast<double>(v.evidence.bit_errors) /
                          (32.0 * static_cast<double>(std::max<int64_t>(v.evidence.items, 1)));

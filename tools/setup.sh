@@ -19,7 +19,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # non-member test audio (speech) and measurements
-  espeak-ng sox xz-utils
+  espeak-ng sox xz-utils python3
 )
 
 missing=()
