@@ -529,6 +529,7 @@ class FfmpegAudioSource : public AudioSource {
   bool input_ended_ = false;
   bool ever_received_ = false;
   bool done_ = false;
+  absl::Status error_;  // once set, every Read() returns it
   bool reached_end_ = false;
   double input_seconds_ = 0;  // decoded, at the decoder's rate
   int consecutive_errors_ = 0;
@@ -718,10 +719,14 @@ absl::Status FfmpegAudioSource::ConfigureResampler(AVSampleFormat format, int ra
 
 absl::StatusOr<size_t> FfmpegAudioSource::Read(absl::Span<int16_t> out) {
   if (out.empty()) return Fail(absl::StatusCode::kInvalidArgument, "Read() into an empty buffer");
+  if (!error_.ok()) return error_;
   ScopedLogSink sink(&log_);
   while (pending_size_ == 0) {
     if (done_) return 0;
-    TS_RETURN_IF_ERROR(Step());
+    if (absl::Status status = Step(); !status.ok()) {
+      error_ = status;  // errors end the stream
+      return status;
+    }
   }
   size_t n = std::min(out.size(), pending_size_);
   if (max_samples_ > 0) {
