@@ -8,6 +8,7 @@
 #include <random>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -25,6 +26,26 @@ absl::Duration Jitter(absl::Duration d) {
   static thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_real_distribution<double> factor(0.8, 1.2);
   return d * factor(rng);
+}
+
+constexpr char kPushbackPayload[] = "trainspotter/retry-pushback";
+
+// A unary call's status; a rate-limit refusal (pushback trailer) is marked retryable.
+absl::Status CallStatus(const grpc::ClientContext& context, const grpc::Status& status) {
+  absl::Status out = FromGrpcStatus(status);
+  if (absl::IsResourceExhausted(out)) {
+    const auto& trailers = context.GetServerTrailingMetadata();
+    auto it = trailers.find("grpc-retry-pushback-ms");
+    if (it != trailers.end()) {
+      out.SetPayload(kPushbackPayload, absl::Cord(std::string(it->second.data(), it->second.size())));
+    }
+  }
+  return out;
+}
+
+bool UnaryRetryable(const absl::Status& status) {
+  if (absl::IsResourceExhausted(status)) return status.GetPayload(kPushbackPayload).has_value();
+  return IsRetryable(status) && !absl::IsCancelled(status);
 }
 
 absl::StatusOr<QueryOutcome> OutcomeFromResponse(const v1::MatchResponse& response) {
@@ -124,9 +145,7 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::WithRetries(
   absl::Duration backoff = options_.initial_backoff;
   while (true) {
     absl::StatusOr<QueryOutcome> result = attempt();
-    if (result.ok() || !IsRetryable(result.status()) || absl::IsCancelled(result.status())) {
-      return result;
-    }
+    if (result.ok() || !UnaryRetryable(result.status())) return result;
     absl::Duration wait = Jitter(backoff);
     if (absl::Now() + wait > give_up) return result;
     if (options_.on_retry) options_.on_retry(result.status(), wait);
@@ -144,7 +163,7 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::MatchFingerprint(const RemoteQu
     PrepareContext(&context, query.timeout);
     v1::MatchResponse response;
     grpc::Status status = stubs_->membership->MatchFingerprint(&context, request, &response);
-    if (!status.ok()) return FromGrpcStatus(status);
+    if (!status.ok()) return CallStatus(context, status);
     return OutcomeFromResponse(response);
   });
 }
@@ -172,7 +191,7 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::MatchAudioBytes(
     if (open) writer->WritesDone();
     // When the server refused early (too large, bad key), Write() failed and Finish() says why.
     grpc::Status status = writer->Finish();
-    if (!status.ok()) return FromGrpcStatus(status);
+    if (!status.ok()) return CallStatus(context, status);
     return OutcomeFromResponse(response);
   });
 }

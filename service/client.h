@@ -67,8 +67,10 @@ struct RemoteQuery {
   absl::Duration timeout = absl::ZeroDuration();  // 0 = none
 };
 
-// True for statuses worth retrying on a fresh call (server restarting, overloaded, connection
-// dropped): UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, CANCELLED, INTERNAL.
+// True for stream statuses worth a fresh stream (server restarting or overloaded, connection
+// dropped): UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, CANCELLED, INTERNAL. Unary calls retry
+// RESOURCE_EXHAUSTED only when the server sent a retry pushback (rate limit), not for limits
+// that a retry cannot pass (upload too large).
 bool IsRetryable(const absl::Status& status);
 
 class TrainspotterClient {

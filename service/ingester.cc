@@ -1,7 +1,5 @@
 #include "service/ingester.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -95,14 +93,8 @@ absl::Status Ingester::Add(TrackSubmission track) {
       Fail(track.track_id, resolved.status());
       return absl::OkStatus();
     }
+    // Server files are decoded from disk in bounded memory: the upload limit does not apply.
     path = *std::move(resolved);
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0 && st.st_size > policy_.max_audio_bytes) {
-      Fail(track.track_id, absl::ResourceExhaustedError(absl::StrCat(
-                               "file is ", st.st_size, " bytes; the limit is ",
-                               policy_.max_audio_bytes)));
-      return absl::OkStatus();
-    }
   }
   if (hash.empty()) {
     switch (track.source) {

@@ -22,7 +22,7 @@ namespace trainspotter {
 struct IngestPolicy {
   // Canonical ingest roots (see ingest_paths.h); empty = server paths refused.
   std::vector<std::string> canonical_roots;
-  // Largest audio file accepted (bytes or server file).
+  // Largest audio upload accepted (server files are read from disk and not limited).
   int64_t max_audio_bytes = int64_t{256} << 20;
   // Tracks per AddTracks transaction.
   int batch_size = 64;

@@ -1,17 +1,24 @@
 #include "service/metrics.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
-#include <exception>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace trainspotter {
 namespace {
@@ -122,22 +129,96 @@ std::string ServiceMetrics::Scrape() const {
 
 std::shared_ptr<prometheus::Registry> ServiceMetrics::registry() const { return impl_->registry; }
 
-MetricsEndpoint::MetricsEndpoint(std::unique_ptr<prometheus::Exposer> exposer, int port)
-    : exposer_(std::move(exposer)), port_(port) {}
-MetricsEndpoint::~MetricsEndpoint() = default;
+MetricsEndpoint::MetricsEndpoint(int listen_fd, int port, const ServiceMetrics* metrics)
+    : listen_fd_(listen_fd), port_(port), metrics_(metrics) {
+  thread_ = std::thread([this] { Serve(); });
+}
+
+MetricsEndpoint::~MetricsEndpoint() {
+  stop_ = true;
+  thread_.join();
+  ::close(listen_fd_);
+}
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const std::string& address, const ServiceMetrics& metrics) {
-  // civetweb (inside prometheus-cpp) throws when it cannot listen; stop that here.
-  try {
-    auto exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
-    exposer->RegisterCollectable(metrics.registry());
-    std::vector<int> ports = exposer->GetListeningPorts();
-    int port = ports.empty() ? 0 : ports.front();
-    return std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint(std::move(exposer), port));
-  } catch (const std::exception& e) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address '", address, "' needs a port, e.g. 127.0.0.1:9464"));
+  }
+  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address '", address, "': ", ::gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
+  int fd = ::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("metrics socket: ", std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 16) != 0) {
+    int err = errno;
+    ::close(fd);
     return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+        absl::StrCat("cannot serve metrics on ", address, ": ", std::strerror(err)));
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  int bound_port = bound.ss_family == AF_INET6
+                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint(fd, bound_port, &metrics));
+}
+
+void MetricsEndpoint::Serve() {
+  while (!stop_) {
+    pollfd listening{listen_fd_, POLLIN, 0};
+    if (::poll(&listening, 1, 200) <= 0) continue;  // wake up to notice stop_
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    // One short request at a time: read the request head (2 s at most), answer, close.
+    std::string request;
+    char buf[2048];
+    absl::Time deadline = absl::Now() + absl::Seconds(2);
+    while (request.find("\r\n\r\n") == std::string::npos && request.size() < 8192 &&
+           absl::Now() < deadline) {
+      pollfd conn{fd, POLLIN, 0};
+      if (::poll(&conn, 1, 100) <= 0) continue;
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    std::string status = "200 OK", body;
+    if (request.rfind("GET /metrics", 0) == 0 || request.rfind("GET / ", 0) == 0) {
+      body = metrics_->Scrape();
+    } else {
+      status = "404 Not Found";
+      body = "metrics are at /metrics\n";
+    }
+    std::string response =
+        absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: text/plain; version=0.0.4; "
+                     "charset=utf-8\r\nContent-Length: ", body.size(),
+                     "\r\nConnection: close\r\n\r\n", body);
+    const char* p = response.data();
+    size_t left = response.size();
+    while (left > 0) {
+      ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    ::close(fd);
   }
 }
 

@@ -13,15 +13,16 @@
 #define TRAINSPOTTER_SERVICE_METRICS_H_
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace prometheus {
-class Exposer;
 class Registry;
 }  // namespace prometheus
 
@@ -53,8 +54,13 @@ class ServiceMetrics {
   std::unique_ptr<Impl> impl_;
 };
 
-// Serves `metrics` at http://ADDR/metrics until destroyed. `address` is "host:port" (port 0
-// picks a free one). UNAVAILABLE if the address cannot be bound.
+// Serves `metrics` at http://ADDR/metrics (Prometheus text format 0.0.4) until destroyed.
+// `address` is "host:port" (port 0 picks a free one). UNAVAILABLE if it cannot be bound.
+//
+// A deliberately small HTTP/1.0 responder on one thread rather than prometheus-cpp's Exposer:
+// Debian's civetweb (under the Exposer) runs its workers on fixed 100 KiB stacks, and in this
+// process OpenBLAS's 60 KiB of static TLS lives on every thread's stack, so the Exposer's first
+// scrape overflows the stack and crashes the server.
 class MetricsEndpoint {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& address,
@@ -64,9 +70,14 @@ class MetricsEndpoint {
   int port() const { return port_; }
 
  private:
-  MetricsEndpoint(std::unique_ptr<prometheus::Exposer> exposer, int port);
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_;
+  MetricsEndpoint(int listen_fd, int port, const ServiceMetrics* metrics);
+  void Serve();
+
+  const int listen_fd_;
+  const int port_;
+  const ServiceMetrics* metrics_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 }  // namespace trainspotter

@@ -84,7 +84,6 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
   options.speed_factors = speed_factors;
   options.limits.deadline = spec.deadline;
   options.limits.interrupt = spec.cancelled;
-  options.limits.max_input_bytes = static_cast<int64_t>(bytes.size());
   TS_ASSIGN_OR_RETURN(FingerprintResult fp, fingerprinter_->FingerprintBuffer(bytes, name, options));
 
   std::vector<std::pair<double, std::vector<uint32_t>>> variants;

@@ -43,9 +43,14 @@ absl::Status ServerCall::Admit(Role required) {
   absl::Status allowed = Authenticator::CheckRole(caller_, required);
   if (!allowed.ok()) return allowed;
   if (!core_->limiter->TryAcquire(caller_.key_name)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "rate limit exceeded for key '", caller_.key_name, "'; retry in ",
-        absl::FormatDuration(core_->limiter->TimeToNextToken(caller_.key_name))));
+    absl::Duration wait = core_->limiter->TimeToNextToken(caller_.key_name);
+    // gRPC's standard pushback trailer: tells clients this RESOURCE_EXHAUSTED is worth a retry
+    // (an oversized upload, also RESOURCE_EXHAUSTED, is not).
+    context_->AddTrailingMetadata(kRetryPushbackKey,
+                                  absl::StrCat(absl::ToInt64Milliseconds(wait) + 1));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("rate limit exceeded for key '", caller_.key_name, "'; retry in ",
+                     absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)))));
   }
   return absl::OkStatus();
 }

@@ -22,6 +22,9 @@
 
 namespace trainspotter {
 
+// Trailing metadata on a rate-limited call: milliseconds until a retry can succeed.
+inline constexpr char kRetryPushbackKey[] = "grpc-retry-pushback-ms";
+
 class ServerCall {
  public:
   ServerCall(ServiceCore* core, grpc::ServerContext* context, std::string method);

@@ -1,9 +1,11 @@
 // trainspotter serve: serve a catalogue over gRPC (Membership and Catalog services, health,
 // reflection, Prometheus metrics). Composition only: the server lives in service/.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -58,6 +60,42 @@ Examples:
       --ingest-root /srv/datasets --rate-limit 200
   grpcurl -plaintext 127.0.0.1:50051 list
 )";
+
+// Signals arrive through a self-pipe: the handler only write()s the signal number, and the main
+// thread reads it. (Blocking the signals and sigwait()ing is not enough here: libraries such as
+// OpenBLAS start threads before main() runs, and those would take the default action.)
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnSignal(int signal_number) {
+  unsigned char byte = static_cast<unsigned char>(signal_number);
+  ssize_t ignored = ::write(g_signal_pipe[1], &byte, 1);
+  (void)ignored;
+}
+
+absl::Status InstallSignalHandlers() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe2 failed");
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
+    if (::sigaction(signal_number, &action, nullptr) != 0) {
+      return absl::InternalError("sigaction failed");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The next signal number from the pipe (0 = the stopper thread's wake-up).
+int NextSignal() {
+  unsigned char byte = 0;
+  while (true) {
+    ssize_t n = ::read(g_signal_pipe[0], &byte, 1);
+    if (n == 1) return byte;
+    if (n < 0 && errno == EINTR) continue;
+    return SIGTERM;  // the pipe broke: behave as if asked to stop
+  }
+}
 
 int HashKeyCommand(const std::string& key_arg, const std::string& name, const std::string& role) {
   std::string key = key_arg;
@@ -165,14 +203,10 @@ int RunServe(int argc, char** argv) {
     return 2;
   }
 
-  // Signals are taken by sigwait() below; block them before any thread exists so that none of
-  // gRPC's threads receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (absl::Status installed = InstallSignalHandlers(); !installed.ok()) {
+    std::fprintf(stderr, "trainspotter serve: %s\n", installed.ToString().c_str());
+    return 1;
+  }
 
   absl::StatusOr<std::unique_ptr<Catalog>> catalog =
       Catalog::Open(catalog_dir, Catalog::Mode::kReadWrite);
@@ -224,8 +258,7 @@ int RunServe(int argc, char** argv) {
   std::fflush(stdout);
 
   while (true) {
-    int signal_number = 0;
-    if (sigwait(&signals, &signal_number) != 0) continue;
+    int signal_number = NextSignal();
     if (signal_number == SIGHUP) {
       absl::Status reloaded = (*server)->ReloadKeys();
       std::fprintf(stderr, "trainspotter serve: SIGHUP: %s\n",
@@ -240,11 +273,10 @@ int RunServe(int argc, char** argv) {
   std::thread stopper([&] {
     (*server)->Shutdown(absl::Seconds(grace_seconds), absl::Seconds(drain_delay));
     stopped = true;
-    ::kill(::getpid(), SIGTERM);  // wakes the sigwait below
+    OnSignal(0);  // wakes the loop below
   });
   while (true) {
-    int signal_number = 0;
-    if (sigwait(&signals, &signal_number) != 0) continue;
+    int signal_number = NextSignal();
     if (stopped) break;
     if (signal_number == SIGINT || signal_number == SIGTERM) {
       std::fprintf(stderr, "trainspotter serve: second signal: exiting now\n");

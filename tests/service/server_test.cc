@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "service/client.h"
@@ -693,6 +694,15 @@ TEST_F(ServerTest, MetricsCountCallsByMethodAndCode) {
       MetricsEndpoint::Start("127.0.0.1:0", server_->metrics());
   ASSERT_TRUE(endpoint.ok()) << endpoint.status();
   EXPECT_GT((*endpoint)->port(), 0);
+  std::string http = HttpGet((*endpoint)->port(), "/metrics");
+  EXPECT_TRUE(absl::StartsWith(http, "HTTP/1.0 200 OK\r\n")) << http;
+  EXPECT_NE(http.find("trainspotter_requests_total{code=\"OK\",method=\"MatchFingerprint\"} 1"),
+            std::string::npos);
+  EXPECT_NE(HttpGet((*endpoint)->port(), "/other").find("404"), std::string::npos);
+  // Port in use: a clear error, no exception.
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> clash =
+      MetricsEndpoint::Start(absl::StrCat("127.0.0.1:", (*endpoint)->port()), server_->metrics());
+  EXPECT_TRUE(absl::IsUnavailable(clash.status())) << clash.status();
 }
 
 TEST(ServerOptionsTest, RefusesOpenNonLoopbackWithoutKeys) {

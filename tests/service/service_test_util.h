@@ -3,7 +3,11 @@
 #ifndef TRAINSPOTTER_TESTS_SERVICE_SERVICE_TEST_UTIL_H_
 #define TRAINSPOTTER_TESTS_SERVICE_SERVICE_TEST_UTIL_H_
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <random>
@@ -69,6 +73,30 @@ inline std::string WriteKeysFile(const testing::ScopedTempDir& dir) {
   std::fwrite(contents.data(), 1, contents.size(), f);
   std::fclose(f);
   return path;
+}
+
+// A plain HTTP/1.0 GET to 127.0.0.1:port (the metrics endpoint); "" if it cannot connect.
+inline std::string HttpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+  if (::write(fd, request.data(), request.size()) < 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return response;
 }
 
 }  // namespace trainspotter
