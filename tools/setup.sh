@@ -14,6 +14,8 @@ PACKAGES=(
   libfaiss-dev libopenblas-dev liblapack-dev
   # service
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
+  # API-key hashing (libcrypto); the openssl CLI makes the TLS test certificate
+  libssl-dev openssl
   # vocabulary, storage, CLI, JSON
   libabsl-dev libsqlite3-dev libcli11-dev nlohmann-json3-dev
   # tests and benchmarks
