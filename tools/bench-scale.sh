@@ -9,7 +9,7 @@
 #     -b  build folder with bin/trainspotter and bin/scale_bench (default: build)
 #     -c  cache folder for catalogues and query sets (default: BUILD/scale-cache)
 #     -q  member (and as many non-member) queries generated per catalogue (default 200)
-#     -m  queries run per catalogue (default: 400000 / SIZE, between 8 and 2 x QUERIES, so
+#     -m  queries run per catalogue (default: 200000 / SIZE, between 4 and 2 x QUERIES, so
 #         that a brute-force index does not take hours)
 #     SIZE  catalogue sizes in tracks (default: 10000 100000, then 1000000 if it fits:
 #           extrapolated RSS < 24 GiB and open + build < 20 min; FORCE_1M=1 to try anyway)
@@ -55,7 +55,7 @@ build_catalogue() {  # SIZE -> CACHE/cat-SIZE, CACHE/q-SIZE.jsonl, CACHE/synth-S
 measure() {  # SIZE
   local n=$1 max=$MAX_QUERIES
   if [ -z "$max" ]; then
-    max=$((400000 / n)); [ "$max" -lt 8 ] && max=8; [ "$max" -gt $((2 * QUERIES)) ] && max=$((2 * QUERIES))
+    max=$((200000 / n)); [ "$max" -lt 4 ] && max=4; [ "$max" -gt $((2 * QUERIES)) ] && max=$((2 * QUERIES))
   fi
   build_catalogue "$n"
   echo "measuring $n tracks ($max queries)..." >&2
@@ -93,14 +93,14 @@ hours=$(jq -s 'map(.duration) | add / 3600' "$CACHE/m-5000.jsonl")
 ingest=$(python3 -c "d=$t1-$t0; print(f'ingest --manifest: 5000 tracks ({$hours:.0f} h) in {d:.1f} s = {5000/d:.0f} tracks/s, {$hours/d:.1f} h of audio/s')")
 rm -rf "$CACHE/ingest-cat"
 
-printf '\n%-9s %8s %8s %9s %10s %9s %8s %8s %8s %7s %9s %6s\n' tracks hours "open s" "RSS MiB" \
-  "MiB/hour" "disk GB" "p50 ms" "p99 ms" "q/s(2t)" queries "hit rate" FP
+printf '\n%-9s %8s %8s %9s %10s %9s %8s %8s %9s %8s %7s %9s %6s\n' tracks hours "open s" \
+  "RSS MiB" "MiB/hour" "disk GB" "p50 ms" "p99 ms" "p50 CPUms" "q/s(2t)" queries "hit rate" FP
 for n in "${SIZES[@]}"; do
   jq -r '[.tracks, (.hours|round), (.open_seconds*10|round/10), (.rss_after_open_mib|round),
           (.rss_mib_per_hour*1000|round/1000), (.disk_bytes/1e9*100|round/100),
-          (.p50_ms*10|round/10), (.p99_ms*10|round/10), (.qps*100|round/100), .queries,
+          (.p50_ms*10|round/10), (.p99_ms*10|round/10), (.p50_cpu_ms*10|round/10), (.qps*100|round/100), .queries,
           (.hit_rate*1000|round/1000), "\(.false_positives)/\(.non_members)"] | @tsv' \
     "$CACHE/result-$n.json" |
-    awk -F'\t' '{printf "%-9s %8s %8s %9s %10s %9s %8s %8s %8s %7s %9s %6s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12}'
+    awk -F'\t' '{printf "%-9s %8s %8s %9s %10s %9s %8s %8s %9s %8s %7s %9s %6s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13}'
 done
 echo "$ingest"
