@@ -121,7 +121,8 @@ class TrackGenerator {
     in.metadata.title = absl::StrCat("Synthetic track ", t);
     in.metadata.duration_seconds =
         std::round((ItemToSeconds(static_cast<double>(in.items.size()) - 1) + kItemSpanSeconds) *
-                   1000) / 1000;
+                   1000) /
+        1000;
     in.content_hash = HashItems(in.items);
     return in;
   }
@@ -135,8 +136,8 @@ class TrackGenerator {
     std::uniform_real_distribution<double> seg_seconds(kMinSegmentSeconds, kMaxSegmentSeconds);
     while (items.size() < n) {
       const std::vector<uint32_t>& src = (*sources_)[pick(*rng)].items;
-      size_t len = std::min<size_t>({static_cast<size_t>(SecondsToItem(seg_seconds(*rng))),
-                                     src.size(), n - items.size()});
+      size_t len = std::min<size_t>(
+          {static_cast<size_t>(SecondsToItem(seg_seconds(*rng))), src.size(), n - items.size()});
       len = std::max<size_t>(len, 1);
       std::uniform_int_distribution<size_t> start(0, src.size() - len);
       const size_t s = start(*rng);
@@ -185,9 +186,9 @@ absl::StatusOr<std::vector<Source>> LoadFixture(const std::string& dir,
   if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("fixture folder ", dir));
   std::sort(files.begin(), files.end());
   if (files.size() < 4) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "fixture folder ", dir, " has ", files.size(),
-        " audio files; run tools/fetch-test-music.sh (34 tracks) or pass --fixture"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("fixture folder ", dir, " has ", files.size(),
+                     " audio files; run tools/fetch-test-music.sh (34 tracks) or pass --fixture"));
   }
   auto stamp = [](const std::filesystem::path& p) {
     std::error_code e;
@@ -332,9 +333,10 @@ int DefaultJobs() {
 }  // namespace
 
 int RunSynth(int argc, char** argv) {
-  CLI::App app("Build a synthetic catalogue of N tracks from real fingerprints, and a labelled "
-               "query set, for scale benchmarks.",
-               "trainspotter synth");
+  CLI::App app(
+      "Build a synthetic catalogue of N tracks from real fingerprints, and a labelled "
+      "query set, for scale benchmarks.",
+      "trainspotter synth");
   app.footer(kSynthFooter);
   app.get_formatter()->column_width(30);
   std::string catalog_dir, dataset = "synth", queries_out, manifest_out;
@@ -375,7 +377,8 @@ int RunSynth(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "tracks per catalogue transaction")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  app.add_option("-j,--jobs", jobs, "threads fingerprinting the fixture")->check(CLI::Range(1, 256));
+  app.add_option("-j,--jobs", jobs, "threads fingerprinting the fixture")
+      ->check(CLI::Range(1, 256));
   app.add_flag("-q,--quiet", quiet, "no progress display");
   try {
     app.parse(argc, argv);
@@ -494,8 +497,7 @@ int RunSynth(int argc, char** argv) {
         !s.ok()) {
       return fail(s);
     }
-    std::fprintf(stderr,
-                 "trainspotter synth: %lld member + %lld non-member queries -> %s\n",
+    std::fprintf(stderr, "trainspotter synth: %lld member + %lld non-member queries -> %s\n",
                  static_cast<long long>(queries), static_cast<long long>(queries),
                  queries_out.c_str());
   }

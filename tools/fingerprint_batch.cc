@@ -478,14 +478,12 @@ absl::StatusOr<ShardSpec> ResolveShard(const std::string& shard_flag, int64_t co
     }
   }
   if (!count.has_value()) {
-    return absl::InvalidArgumentError(
-        "no shard count: pass --shard I/N or --shard-count N");
+    return absl::InvalidArgumentError("no shard count: pass --shard I/N or --shard-count N");
   }
   if (*count < 1) return absl::InvalidArgumentError("the shard count must be at least 1");
   if (*index >= *count) {
-    return absl::InvalidArgumentError(absl::StrCat("shard index ", *index,
-                                                   " is out of range for ", *count,
-                                                   " shards (0.." , *count - 1, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("shard index ", *index, " is out of range for ",
+                                                   *count, " shards (0..", *count - 1, ")"));
   }
   spec.index = *index;
   spec.count = *count;
@@ -681,8 +679,8 @@ int RunFingerprintBatch(int argc, char** argv) {
     return code;
   }
   if (summary->already_done) {
-    std::fprintf(stderr, "%s: %s already done (%s.done exists; --force to redo)\n",
-                 self.c_str(), label.c_str(), o.out.c_str());
+    std::fprintf(stderr, "%s: %s already done (%s.done exists; --force to redo)\n", self.c_str(),
+                 label.c_str(), o.out.c_str());
     return kBatchExitDone;
   }
   std::fprintf(stderr,

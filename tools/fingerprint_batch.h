@@ -67,11 +67,11 @@ struct BatchOptions {
   std::string out;  // PART, already expanded
   ShardSpec shard;
   int jobs = 1;
-  double max_seconds = 0;                            // 0 = whole file (as ingest indexes)
+  double max_seconds = 0;  // 0 = whole file (as ingest indexes)
   absl::Duration per_file_timeout = absl::InfiniteDuration();
-  int retries = 2;       // extra attempts for a retryable per-file error (not for deadlines)
-  bool force = false;    // redo a shard whose marker exists
-  bool quiet = false;    // no progress display
+  int retries = 2;     // extra attempts for a retryable per-file error (not for deadlines)
+  bool force = false;  // redo a shard whose marker exists
+  bool quiet = false;  // no progress display
   // Polled often; true stops the shard (CANCELLED). May be empty.
   std::function<bool()> interrupted;
 };
@@ -82,7 +82,7 @@ struct BatchSummary {
   int64_t fingerprinted = 0;  // success records (fingerprinted or passed through)
   int64_t failed = 0;         // error records
   int64_t retryable_failed = 0;
-  int64_t warnings = 0;       // files that decoded with warnings (printed to stderr)
+  int64_t warnings = 0;  // files that decoded with warnings (printed to stderr)
   double audio_seconds = 0;
   bool already_done = false;  // the marker existed; nothing was done
 };

@@ -2,6 +2,8 @@
 // binary run as several shard processes at once over synthesised WAVs -- every row exactly once,
 // markers, error records, exit codes 0/3/4, idempotent re-runs, parts that `ingest` reads as they
 // are -- plus the examples of docs/batch.md (manifests parsed, Slurm and Spark scripts run).
+#include "tools/fingerprint_batch.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -29,7 +31,6 @@
 #include "nlohmann/json.hpp"
 #include "tests/testing/audio_synth.h"
 #include "tests/testing/temp_dir.h"
-#include "tools/fingerprint_batch.h"
 #include "tools/manifest.h"
 
 extern char** environ;
@@ -133,11 +134,11 @@ TEST(ResolveShardTest, FlagsAndEnvironment) {
 
 TEST(ResolveShardTest, RejectsMissingMalformedAndOutOfRange) {
   for (const auto& [flag, count, env] : std::vector<std::tuple<std::string, int64_t, Env>>{
-           {"", 8, {}},                                   // no index at all
-           {"3", 0, {}},                                  // no count
-           {"", 0, {{"JOB_COMPLETION_INDEX", "1"}}},      // no count
-           {"8/8", 0, {}},                                // out of range
-           {"3/8", 4, {}},                                // disagreeing counts
+           {"", 8, {}},                               // no index at all
+           {"3", 0, {}},                              // no count
+           {"", 0, {{"JOB_COMPLETION_INDEX", "1"}}},  // no count
+           {"8/8", 0, {}},                            // out of range
+           {"3/8", 4, {}},                            // disagreeing counts
            {"-1/8", 0, {}},
            {"a/8", 0, {}},
            {"1/0", 0, {}},
@@ -244,14 +245,14 @@ TEST_F(FingerprintBatchCliTest, ParallelShardsCoverEveryRowOnceAndFeedIngest) {
   const std::string pattern = dir_.Join("parts/part-{shard}.jsonl");
   // Three processes at once, each naming its shard another way.
   std::vector<std::pair<pid_t, int>> running;
-  running.push_back(Start({"fingerprint", "--manifest", manifest, "--shard", "0/3", "--out",
-                           pattern, "--jobs", "2"}));
+  running.push_back(Start(
+      {"fingerprint", "--manifest", manifest, "--shard", "0/3", "--out", pattern, "--jobs", "2"}));
   running.push_back(Start({"fingerprint", "--manifest", manifest, "--shard-count", "3", "--out",
                            pattern, "--jobs", "1"},
                           {{"JOB_COMPLETION_INDEX", "1"}}));
-  running.push_back(Start({"fingerprint", "--manifest=" + manifest, "--shard-count=3",
-                           "--out=" + pattern, "-j", "1"},
-                          {{"SLURM_ARRAY_TASK_ID", "2"}}));
+  running.push_back(Start(
+      {"fingerprint", "--manifest=" + manifest, "--shard-count=3", "--out=" + pattern, "-j", "1"},
+      {{"SLURM_ARRAY_TASK_ID", "2"}}));
   for (auto& r : running) {
     Result res = Finish(r);
     EXPECT_EQ(res.exit_code, 0) << res.err;
@@ -360,11 +361,11 @@ TEST_F(FingerprintBatchCliTest, PermanentFailuresExit4) {
   const std::string out = dir_.Join("o.jsonl");
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--manifest", dir_.Join("nope.csv"), "--shard", "0/2", "--out", out},  // missing
-           {"--manifest", bad_header, "--shard", "0/2", "--out", out},            // bad header
-           {"--manifest", dir_.Join("m.txt"), "--shard", "0/2", "--out", out},    // bad format
-           {"--manifest", manifest, "--shard", "2/2", "--out", out},              // out of range
-           {"--manifest", manifest, "--out", out},                                // no shard
-           {"--manifest", manifest, "--shard", "0/2"},                            // no --out
+           {"--manifest", bad_header, "--shard", "0/2", "--out", out},             // bad header
+           {"--manifest", dir_.Join("m.txt"), "--shard", "0/2", "--out", out},     // bad format
+           {"--manifest", manifest, "--shard", "2/2", "--out", out},               // out of range
+           {"--manifest", manifest, "--out", out},                                 // no shard
+           {"--manifest", manifest, "--shard", "0/2"},                             // no --out
            {"--manifest", manifest, "--shard", "0/2", "--out", out, "--bogus"},
        }) {
     std::vector<std::string> full = {"fingerprint"};
@@ -422,12 +423,11 @@ TEST_F(FingerprintBatchCliTest, JsonLinesManifestPassesFingerprintsThrough) {
   auto encoded = EncodeFingerprint(fp->fingerprint.items);
   ASSERT_TRUE(encoded.ok());
   const std::string manifest = WriteFile(
-      "m.jsonl",
-      absl::StrCat("{\"track_id\": \"a\", \"path\": \"a.wav\", \"bpm\": 120}\n",
-                   "{\"track_id\": \"b\", \"fingerprint\": \"", *encoded,
-                   "\", \"duration\": 8.0, \"artist\": \"X\"}\n",
-                   "{\"track_id\": \"a\", \"path\": \"a.wav\"}\n",  // duplicate
-                   "{\"path\": \"a.wav\"}\n"));                      // no track_id
+      "m.jsonl", absl::StrCat("{\"track_id\": \"a\", \"path\": \"a.wav\", \"bpm\": 120}\n",
+                              "{\"track_id\": \"b\", \"fingerprint\": \"", *encoded,
+                              "\", \"duration\": 8.0, \"artist\": \"X\"}\n",
+                              "{\"track_id\": \"a\", \"path\": \"a.wav\"}\n",  // duplicate
+                              "{\"path\": \"a.wav\"}\n"));                     // no track_id
   const std::string out = dir_.Join("p.jsonl");
   Result r = Run({"fingerprint", "--manifest", manifest, "--shard", "0/1", "--out", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -477,8 +477,8 @@ TEST(BatchDocsExamplesTest, KubernetesJobIsConsistent) {
   // Every option it passes is one the command accepts (a dry run: the manifest is missing).
   std::vector<std::string> args = {TRAINSPOTTER_BIN, "fingerprint"};
   std::regex item(R"(\n            - (--[^\n]+))");
-  for (auto it = std::sregex_iterator(yaml.begin(), yaml.end(), item);
-       it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(yaml.begin(), yaml.end(), item); it != std::sregex_iterator();
+       ++it) {
     args.push_back((*it)[1]);
   }
   ASSERT_GE(args.size(), 6u);
@@ -498,18 +498,20 @@ TEST_F(FingerprintBatchCliTest, SlurmAndSparkScriptsRun) {
   const std::string bin_dir = std::filesystem::path(TRAINSPOTTER_BIN).parent_path().string();
   const std::string path = bin_dir + ":" + std::getenv("PATH");
   for (int shard = 0; shard < 2; ++shard) {
-    const pid_t pid =
-        Spawn("bash", {ExampleDir() + "/fingerprint-slurm.sh"},
-              {{"SLURM_ARRAY_TASK_ID", absl::StrCat(shard)}, {"MANIFEST", manifest},
-               {"PARTS", dir_.Join("slurm")}, {"SHARDS", "2"}, {"PATH", path}},
-              dir_.Join("slurm.out"), dir_.Join("slurm.err"));
+    const pid_t pid = Spawn("bash", {ExampleDir() + "/fingerprint-slurm.sh"},
+                            {{"SLURM_ARRAY_TASK_ID", absl::StrCat(shard)},
+                             {"MANIFEST", manifest},
+                             {"PARTS", dir_.Join("slurm")},
+                             {"SHARDS", "2"},
+                             {"PATH", path}},
+                            dir_.Join("slurm.out"), dir_.Join("slurm.err"));
     EXPECT_EQ(Wait(pid), 0) << Slurp(dir_.Join("slurm.err"));
   }
   const std::string shards_in = WriteFile("shards.txt", "0\n1\n2\n");
-  const pid_t pid = Spawn("bash", {ExampleDir() + "/spark-pipe-shard.sh"},
-                          {{"MANIFEST", manifest}, {"PARTS", dir_.Join("spark")}, {"SHARDS", "3"},
-                           {"PATH", path}},
-                          dir_.Join("spark.out"), dir_.Join("spark.err"), shards_in);
+  const pid_t pid = Spawn(
+      "bash", {ExampleDir() + "/spark-pipe-shard.sh"},
+      {{"MANIFEST", manifest}, {"PARTS", dir_.Join("spark")}, {"SHARDS", "3"}, {"PATH", path}},
+      dir_.Join("spark.out"), dir_.Join("spark.err"), shards_in);
   EXPECT_EQ(Wait(pid), 0) << Slurp(dir_.Join("spark.err"));
   std::vector<nlohmann::json> reported = ReadJsonLines(dir_.Join("spark.out"));
   ASSERT_EQ(reported.size(), 3u);

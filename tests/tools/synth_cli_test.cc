@@ -108,9 +108,9 @@ TEST_F(SynthCliTest, CatalogueQueriesAndManifest) {
   const std::string m2 = dir_.Join("m2.jsonl");
   ASSERT_EQ(Run({"--tracks", "120", "--seed", "7", "--manifest-out", m2}), 0);
   EXPECT_EQ(Slurp(m), Slurp(m2));
-  const std::string cmd = absl::StrCat("'", TRAINSPOTTER_BIN, "' ingest --quiet --catalog '",
-                                       dir_.Join("cat2"), "' --dataset d --manifest '", m2,
-                                       "' > /dev/null 2>&1");
+  const std::string cmd =
+      absl::StrCat("'", TRAINSPOTTER_BIN, "' ingest --quiet --catalog '", dir_.Join("cat2"),
+                   "' --dataset d --manifest '", m2, "' > /dev/null 2>&1");
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   // A re-run into the same catalogue finds every batch stored and adds nothing.
   ASSERT_EQ(Run({"--catalog", cat, "--tracks", "120", "--seed", "7", "--batch-size", "50"}), 0);
@@ -119,7 +119,7 @@ TEST_F(SynthCliTest, CatalogueQueriesAndManifest) {
 }
 
 TEST_F(SynthCliTest, UsageErrors) {
-  EXPECT_EQ(Run({"--tracks", "10"}), 2);  // nothing to write
+  EXPECT_EQ(Run({"--tracks", "10"}), 2);             // nothing to write
   EXPECT_EQ(Run({"--catalog", dir_.Join("c")}), 2);  // no --tracks
 }
 

@@ -108,8 +108,9 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app("scale_bench: open time, memory, disk, query latency/throughput/accuracy of a "
-               "catalogue (see tools/bench-scale.sh)");
+  CLI::App app(
+      "scale_bench: open time, memory, disk, query latency/throughput/accuracy of a "
+      "catalogue (see tools/bench-scale.sh)");
   std::string catalog_dir, queries_path;
   int threads = 2;
   int64_t max_queries = 0;
@@ -182,8 +183,8 @@ int Main(int argc, char** argv) {
   out["open_seconds"] = open_s;
   out["rss_after_open_mib"] = static_cast<double>(rss_after) / 1024;
   out["rss_index_mib"] = static_cast<double>(rss_after - rss_before) / 1024;
-  out["rss_mib_per_hour"] = hours > 0 ? static_cast<double>(rss_after - rss_before) / 1024 / hours
-                                      : 0;
+  out["rss_mib_per_hour"] =
+      hours > 0 ? static_cast<double>(rss_after - rss_before) / 1024 / hours : 0;
   out["peak_rss_mib"] = static_cast<double>(ProcStatusKib("VmHWM")) / 1024;
 
   if (!queries.empty()) {
@@ -259,10 +260,12 @@ int Main(int argc, char** argv) {
                static_cast<double>(out["disk_bytes"].get<int64_t>()) / 1e9);
   if (!queries.empty()) {
     std::fprintf(stderr,
-                 "queries: p50 %.2f ms (CPU %.2f ms), p99 %.2f ms (1 thread); %.1f q/s on %d threads; hit rate "
+                 "queries: p50 %.2f ms (CPU %.2f ms), p99 %.2f ms (1 thread); %.1f q/s on %d "
+                 "threads; hit rate "
                  "%.3f of %lld members; %lld false positives of %lld non-members\n",
                  out["p50_ms"].get<double>(), out["p50_cpu_ms"].get<double>(),
-                 out["p99_ms"].get<double>(), out["qps"].get<double>(), threads, out["hit_rate"].get<double>(),
+                 out["p99_ms"].get<double>(), out["qps"].get<double>(), threads,
+                 out["hit_rate"].get<double>(),
                  static_cast<long long>(out["members"].get<int64_t>()),
                  static_cast<long long>(out["false_positives"].get<int64_t>()),
                  static_cast<long long>(out["non_members"].get<int64_t>()));
