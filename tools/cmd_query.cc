@@ -84,6 +84,7 @@ int RunQuery(int argc, char** argv) {
   std::vector<std::string> fingerprints;
   std::vector<std::string> datasets;
   bool json = false;
+  bool near_misses = false;
   int max_matches = 10;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   double max_fmp = MatcherOptions().max_false_match_probability;
@@ -94,6 +95,9 @@ int RunQuery(int argc, char** argv) {
                  "a compressed AcoustID/fpcalc fingerprint to query instead of a file "
                  "(repeatable)")
       ->allow_extra_args(false);
+  app.add_flag("--near-misses", near_misses,
+               "also list the best alignments that did not pass the decision (member: false in "
+               "each match), to see how close a non-member came");
   app.add_option("--dataset", datasets, "only match this dataset (repeatable; default all)")
       ->allow_extra_args(false);
   app.add_option("--max-matches", max_matches, "matches listed per input")
@@ -132,6 +136,7 @@ int RunQuery(int argc, char** argv) {
     CatalogQuery q;
     q.datasets = datasets;
     q.max_matches = max_matches;
+    q.include_non_members = near_misses;
     if (i < fingerprints.size()) {
       o.file = "--fingerprint";
       auto fp = DecodeFingerprint(fingerprints[i]);

@@ -180,7 +180,10 @@ def main():
     ap.add_argument("--offsets", type=int, default=3, help="clips per track and table cell")
     ap.add_argument("--member-fraction", type=float, default=0.65)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--json-out", help="also write the results here")
+    ap.add_argument("--json-out", help="also write the summary here")
+    ap.add_argument("--near-misses", action="store_true",
+                    help="ask for near misses too (for calibration: WORK/results.jsonl then holds "
+                         "the best non-member alignments' false-match probabilities)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -243,7 +246,8 @@ def main():
     results = {}
     batch = 200
     def query(chunk):
-        r = run([args.trainspotter, "query", "--catalog", catalog, "--json"] + chunk)
+        r = run([args.trainspotter, "query", "--catalog", catalog, "--json"] +
+                (["--near-misses"] if args.near_misses else []) + chunk)
         return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     with cf.ThreadPoolExecutor(max(1, args.jobs)) as ex:
         for out in ex.map(query, [paths[i:i + batch] for i in range(0, len(paths), batch)]):
@@ -262,6 +266,7 @@ def main():
             cell = table.setdefault((length, d), [0, 0])
             cell[1] += 1
             top = res["matches"][0] if res.get("matches") else None
+            top = next((m for m in res.get("matches") or [] if m.get("member", True)), None)
             ok = bool(res.get("member")) and top and top.get("track_id") == track
             if ok:
                 cell[0] += 1
@@ -269,6 +274,11 @@ def main():
                                 if d not in ("speed_+2%", "speed_-2%") else 0.0)
         elif res.get("member"):
             fps.append((path, kind, d, res["matches"][0] if res["matches"] else None))
+    with open(os.path.join(args.work, "results.jsonl"), "w") as f:
+        for path, kind, length, d, track, start in clips:
+            f.write(json.dumps({"clip": path, "kind": kind, "length": length, "distortion": d,
+                                "track": track, "start": start,
+                                "answer": results.get(path)}) + "\n")
     n_non = sum(1 for c in clips if c[1] != "member" and c[0] in results)
 
     print(f"members: {len(members)} tracks, non-members: {len(nonmembers)} tracks "

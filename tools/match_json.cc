@@ -47,6 +47,11 @@ nlohmann::ordered_json CatalogMatchToJson(const CatalogMatch& match) {
   out["query_end"] = RoundToMillis(segment.query_end);
   out["ref_start"] = RoundToMillis(segment.ref_start);
   out["ref_end"] = RoundToMillis(segment.ref_end);
+  // Beyond the documented keys: whether this match passes the decision (always true unless
+  // near misses were asked for), its bit error rate and the query speed that matched.
+  out["member"] = segment.member;
+  out["bit_error_rate"] = std::round(segment.bit_error_rate * 1000) / 1000;
+  out["speed"] = segment.speed;
   return out;
 }
 
@@ -58,7 +63,8 @@ nlohmann::ordered_json MatchResultToJson(const std::string& file, double duratio
   out["member"] = result.member;
   out["error"] = nullptr;
   out["matches"] = nlohmann::ordered_json::array();
-  for (const CatalogMatch& match : result.matches) out["matches"].push_back(CatalogMatchToJson(match));
+  for (const CatalogMatch& match : result.matches)
+    out["matches"].push_back(CatalogMatchToJson(match));
   return out;
 }
 
