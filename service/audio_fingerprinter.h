@@ -19,9 +19,8 @@ class AudioFingerprinter {
  public:
   virtual ~AudioFingerprinter() = default;
   // As trainspotter::FingerprintBuffer / FingerprintFile (same errors).
-  virtual absl::StatusOr<FingerprintResult> FingerprintBuffer(absl::string_view bytes,
-                                                              const std::string& name,
-                                                              const FingerprintOptions& options) = 0;
+  virtual absl::StatusOr<FingerprintResult> FingerprintBuffer(
+      absl::string_view bytes, const std::string& name, const FingerprintOptions& options) = 0;
   virtual absl::StatusOr<FingerprintResult> FingerprintFile(const std::string& path,
                                                             const FingerprintOptions& options) = 0;
 };

@@ -66,8 +66,8 @@ std::string Sha256Hex(absl::string_view data) { return DigestHex(Sha256(data)); 
 absl::StatusOr<std::string> FormatKeyLine(absl::string_view name, absl::string_view role,
                                           absl::string_view key) {
   if (!IsValidKeyName(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "key name '", name, "' must be 1-128 of letters, digits, '-', '_', '.', '@'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key name '", name, "' must be 1-128 of letters, digits, '-', '_', '.', '@'"));
   }
   absl::StatusOr<Role> parsed = ParseRole(role);
   if (!parsed.ok()) return parsed.status();
@@ -112,7 +112,8 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Parse(absl::string_view cont
     }
     key.name = std::string(fields[0]);
     absl::StatusOr<Role> role = ParseRole(fields[1]);
-    if (!role.ok()) return absl::InvalidArgumentError(absl::StrCat(where(), role.status().message()));
+    if (!role.ok())
+      return absl::InvalidArgumentError(absl::StrCat(where(), role.status().message()));
     key.role = *role;
     absl::StatusOr<Sha256Digest> digest = ParseDigestHex(fields[2]);
     if (!digest.ok()) {
@@ -121,7 +122,8 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Parse(absl::string_view cont
     }
     key.digest = *digest;
     if (!names.insert(key.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat(where(), "duplicate key name '", key.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where(), "duplicate key name '", key.name, "'"));
     }
     if (!digests.insert(DigestHex(key.digest)).second) {
       return absl::InvalidArgumentError(absl::StrCat(where(), "the same key is listed twice"));
@@ -172,8 +174,7 @@ absl::StatusOr<Caller> Authenticator::Identify(absl::string_view authorization) 
   }
   absl::string_view key = authorization;
   if (!absl::ConsumePrefix(&key, "Bearer ") && !absl::ConsumePrefix(&key, "bearer ")) {
-    return absl::UnauthenticatedError(
-        "malformed authorization metadata: expected 'Bearer <key>'");
+    return absl::UnauthenticatedError("malformed authorization metadata: expected 'Bearer <key>'");
   }
   key = absl::StripAsciiWhitespace(key);
   const ApiKey* entry = keys->Find(key);

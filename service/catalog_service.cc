@@ -10,8 +10,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "service/convert.h"
 #include "fingerprint/fingerprinter.h"
+#include "service/convert.h"
 #include "service/ingester.h"
 #include "service/server_call.h"
 
@@ -39,8 +39,8 @@ absl::StatusOr<std::pair<std::string, std::string>> ParsePageToken(const std::st
 absl::Status ListDatasetsPage(ServiceCore* core, const v1::ListDatasetsRequest& request,
                               v1::ListDatasetsResponse* response) {
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must be >= 0");
-  int page_size = request.page_size() == 0 ? kDefaultPageSize
-                                           : std::min(request.page_size(), kMaxPageSize);
+  int page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   TS_ASSIGN_OR_RETURN(std::vector<DatasetInfo> datasets, core->catalog->ListDatasets());
   auto key = [](const DatasetInfo& d) { return std::make_pair(d.name, d.version); };
   std::sort(datasets.begin(), datasets.end(),
@@ -124,8 +124,7 @@ grpc::Status CatalogServiceImpl::ListDatasets(grpc::ServerContext* context,
 }
 
 grpc::Status CatalogServiceImpl::GetTrack(grpc::ServerContext* context,
-                                          const v1::GetTrackRequest* request,
-                                          v1::Track* response) {
+                                          const v1::GetTrackRequest* request, v1::Track* response) {
   ServerCall call(core_, context, "GetTrack");
   return call.Run(Role::kQuery, [&]() -> absl::Status {
     TS_ASSIGN_OR_RETURN(TrackInfo track,

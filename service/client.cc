@@ -37,7 +37,8 @@ absl::Status CallStatus(const grpc::ClientContext& context, const grpc::Status& 
     const auto& trailers = context.GetServerTrailingMetadata();
     auto it = trailers.find("grpc-retry-pushback-ms");
     if (it != trailers.end()) {
-      out.SetPayload(kPushbackPayload, absl::Cord(std::string(it->second.data(), it->second.size())));
+      out.SetPayload(kPushbackPayload,
+                     absl::Cord(std::string(it->second.data(), it->second.size())));
     }
   }
   return out;
@@ -169,8 +170,8 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::MatchFingerprint(const RemoteQu
 }
 
 absl::StatusOr<QueryOutcome> TrainspotterClient::MatchAudioBytes(
-    absl::string_view bytes, const std::string& file_name,
-    const std::vector<std::string>& datasets, int max_matches, absl::Duration timeout) {
+    absl::string_view bytes, const std::string& file_name, const std::vector<std::string>& datasets,
+    int max_matches, absl::Duration timeout) {
   return WithRetries([&]() -> absl::StatusOr<QueryOutcome> {
     grpc::ClientContext context;
     PrepareContext(&context, timeout);
@@ -223,8 +224,8 @@ absl::Status TrainspotterClient::WaitForConnected(absl::Duration timeout) {
   if (channel_->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
     return absl::OkStatus();
   }
-  return absl::UnavailableError(
-      absl::StrCat("cannot connect to ", options_.address, " within ", absl::FormatDuration(timeout)));
+  return absl::UnavailableError(absl::StrCat("cannot connect to ", options_.address, " within ",
+                                             absl::FormatDuration(timeout)));
 }
 
 // ---- BulkMatcher ---------------------------------------------------------------------------
@@ -317,10 +318,9 @@ void BulkMatcher::Run() {
     }
     absl::Duration wait = Jitter(backoff);
     if (absl::Now() + wait - last_progress > options.retry_for) {
-      failure = absl::Status(status.code(),
-                             absl::StrCat("giving up after ",
-                                          absl::FormatDuration(options.retry_for),
-                                          " without progress: ", status.message()));
+      failure = absl::Status(
+          status.code(), absl::StrCat("giving up after ", absl::FormatDuration(options.retry_for),
+                                      " without progress: ", status.message()));
       break;
     }
     if (options.on_retry) options.on_retry(status, wait);
@@ -362,8 +362,8 @@ absl::Status BulkMatcher::RunConnection() {
         auto it = unanswered_.find(seq);
         if (it == unanswered_.end()) continue;  // answered before a reconnect: drop the repeat
         --in_flight_;
-        if (response.has_error() && response.error().code() ==
-                                        static_cast<int>(absl::StatusCode::kUnavailable)) {
+        if (response.has_error() &&
+            response.error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
           to_send_.push_back(seq);  // the server could not take it now: send it again
           continue;
         }

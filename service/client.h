@@ -62,8 +62,8 @@ struct RemoteQuery {
   std::string file_name;
   Fingerprint fingerprint;
   std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
-  std::vector<std::string> datasets;  // empty = all
-  int max_matches = 0;                // 0 = server default
+  std::vector<std::string> datasets;              // empty = all
+  int max_matches = 0;                            // 0 = server default
   absl::Duration timeout = absl::ZeroDuration();  // 0 = none
 };
 

@@ -30,7 +30,8 @@ TrackMetadata TrackMetadataFromProto(const v1::TrackMetadata& in) {
   out.source_url = in.source_url();
   out.license = in.license();
   out.duration_seconds = in.duration();
-  for (const v1::MetadataEntry& entry : in.extra()) out.extra.emplace_back(entry.key(), entry.value());
+  for (const v1::MetadataEntry& entry : in.extra())
+    out.extra.emplace_back(entry.key(), entry.value());
   return out;
 }
 
@@ -113,7 +114,8 @@ CatalogMatch CatalogMatchFromProto(const v1::Match& in) {
 void QueryOutcomeToProto(const QueryOutcome& in, v1::MatchResponse* out) {
   out->set_member(in.result.member);
   out->set_duration(in.duration_seconds);
-  for (const CatalogMatch& match : in.result.matches) CatalogMatchToProto(match, out->add_matches());
+  for (const CatalogMatch& match : in.result.matches)
+    CatalogMatchToProto(match, out->add_matches());
   for (const std::string& warning : in.warnings) out->add_warnings(warning);
 }
 
@@ -121,7 +123,8 @@ QueryOutcome QueryOutcomeFromProto(const v1::MatchResponse& in) {
   QueryOutcome out;
   out.duration_seconds = in.duration();
   out.result.member = in.member();
-  for (const v1::Match& match : in.matches()) out.result.matches.push_back(CatalogMatchFromProto(match));
+  for (const v1::Match& match : in.matches())
+    out.result.matches.push_back(CatalogMatchFromProto(match));
   out.warnings.assign(in.warnings().begin(), in.warnings().end());
   return out;
 }

@@ -39,7 +39,8 @@ absl::StatusOr<std::vector<std::string>> CanonicalizeIngestRoots(
     }
     struct stat st;
     if (::stat(real->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat("--ingest-root ", root, " is not a directory"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ingest-root ", root, " is not a directory"));
     }
     out.push_back(*std::move(real));
   }

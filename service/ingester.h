@@ -42,10 +42,10 @@ struct TrackSubmission {
   std::string track_id;
   TrackMetadata metadata;
   Source source = Source::kFingerprint;
-  Fingerprint fingerprint;  // kFingerprint
-  std::string audio;        // kAudioBytes
-  std::string server_path;  // kServerPath
-  std::string content_hash; // empty = computed
+  Fingerprint fingerprint;   // kFingerprint
+  std::string audio;         // kAudioBytes
+  std::string server_path;   // kServerPath
+  std::string content_hash;  // empty = computed
 };
 
 struct TrackFailure {
@@ -74,7 +74,9 @@ class Ingester {
   absl::Status Add(TrackSubmission track);
 
   // Records `track_id` as refused with `status` (e.g. refused by the protocol layer).
-  void Reject(const std::string& track_id, absl::Status status) { Fail(track_id, std::move(status)); }
+  void Reject(const std::string& track_id, absl::Status status) {
+    Fail(track_id, std::move(status));
+  }
 
   // Commits the pending batch.
   absl::Status Finish();

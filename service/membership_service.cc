@@ -47,8 +47,8 @@ absl::Status ReceiveUpload(ServiceCore* core, grpc::ServerReader<v1::MatchAudioR
     const std::string& chunk = message.chunk();
     int64_t size = static_cast<int64_t>(bytes->size() + chunk.size());
     if (size > cap) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "upload exceeds the server's limit of ", MiB(cap), " (--max-upload-mb)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("upload exceeds the server's limit of ", MiB(cap), " (--max-upload-mb)"));
     }
     if (size > reserved) {
       if (!reservation->Grow(size - reserved)) {
@@ -96,9 +96,9 @@ grpc::Status MembershipServiceImpl::MatchAudio(grpc::ServerContext* context,
     spec.cancelled = call.cancelled();
     std::vector<double> factors(options.speed_factors().begin(), options.speed_factors().end());
     std::string name = options.file_name().empty() ? "upload" : options.file_name();
-    TS_ASSIGN_OR_RETURN(QueryOutcome outcome, core_->engine.MatchAudio(bytes, name,
-                                                                       options.max_seconds(),
-                                                                       factors, spec));
+    TS_ASSIGN_OR_RETURN(
+        QueryOutcome outcome,
+        core_->engine.MatchAudio(bytes, name, options.max_seconds(), factors, spec));
     QueryOutcomeToProto(outcome, response);
     response->set_file_name(options.file_name());
     call.log_fields()["member"] = outcome.result.member;
@@ -129,10 +129,10 @@ grpc::Status MembershipServiceImpl::MatchStream(
   ServerCall call(core_, context, "MatchStream");
   return call.Run(Role::kQuery, [&]() -> absl::Status {
     absl::Mutex mu;
-    int busy = 0;  // guarded by mu
+    int busy = 0;                                 // guarded by mu
     absl::flat_hash_set<std::string> unanswered;  // guarded by mu
     absl::Mutex write_mu;
-    bool write_failed = false;  // guarded by write_mu
+    bool write_failed = false;                       // guarded by write_mu
     int64_t queries = 0, members = 0, failures = 0;  // guarded by mu
     const int window = std::max(1, core_->config.stream_window);
     std::function<bool()> cancelled = call.cancelled();
@@ -219,7 +219,8 @@ grpc::Status MembershipServiceImpl::MatchStream(
     }
     {
       absl::MutexLock lock(&mu);
-      mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &busy));
+      mu.Await(absl::Condition(
+          +[](int* n) { return *n == 0; }, &busy));
       call.log_fields()["queries"] = queries;
       call.log_fields()["members"] = members;
       call.log_fields()["failed_queries"] = failures;

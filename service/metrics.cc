@@ -1,14 +1,13 @@
 #include "service/metrics.h"
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,8 +24,8 @@ namespace {
 
 // From 0.5 ms (a fingerprint query on a small catalogue) to 2 minutes (decoding a long upload).
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-          1,      2.5,   5,      10,    30,   60,    120};
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+          0.5,    1,     2.5,    5,     10,   30,    60,   120};
 }
 
 std::string CodeName(absl::StatusCode code) {
@@ -48,11 +47,10 @@ struct ServiceMetrics::Impl {
           .Name("trainspotter_request_duration_seconds")
           .Help("gRPC call latency in seconds, by method")
           .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& in_flight =
-      prometheus::BuildGauge()
-          .Name("trainspotter_requests_in_flight")
-          .Help("gRPC calls being served, by method")
-          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& in_flight = prometheus::BuildGauge()
+                                                         .Name("trainspotter_requests_in_flight")
+                                                         .Help("gRPC calls being served, by method")
+                                                         .Register(*registry);
   prometheus::Family<prometheus::Counter>& stream_queries =
       prometheus::BuildCounter()
           .Name("trainspotter_stream_queries_total")
@@ -206,10 +204,10 @@ void MetricsEndpoint::Serve() {
       status = "404 Not Found";
       body = "metrics are at /metrics\n";
     }
-    std::string response =
-        absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: text/plain; version=0.0.4; "
-                     "charset=utf-8\r\nContent-Length: ", body.size(),
-                     "\r\nConnection: close\r\n\r\n", body);
+    std::string response = absl::StrCat("HTTP/1.0 ", status,
+                                        "\r\nContent-Type: text/plain; version=0.0.4; "
+                                        "charset=utf-8\r\nContent-Length: ",
+                                        body.size(), "\r\nConnection: close\r\n\r\n", body);
     const char* p = response.data();
     size_t left = response.size();
     while (left > 0) {

@@ -12,8 +12,8 @@
 #ifndef TRAINSPOTTER_SERVICE_METRICS_H_
 #define TRAINSPOTTER_SERVICE_METRICS_H_
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>

@@ -35,9 +35,9 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(
     std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants,
     const QuerySpec& spec) const {
   if (fingerprint.algorithm != kChromaprintAlgorithm) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "fingerprint algorithm ", fingerprint.algorithm, " is not supported (the catalogue uses ",
-        kChromaprintAlgorithm, ", fpcalc's default)"));
+    return absl::InvalidArgumentError(absl::StrCat("fingerprint algorithm ", fingerprint.algorithm,
+                                                   " is not supported (the catalogue uses ",
+                                                   kChromaprintAlgorithm, ", fpcalc's default)"));
   }
   if (fingerprint.items.empty()) {
     return absl::InvalidArgumentError("the fingerprint is empty (no audio, or under ~3 s?)");
@@ -84,7 +84,8 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
   options.speed_factors = speed_factors;
   options.limits.deadline = spec.deadline;
   options.limits.interrupt = spec.cancelled;
-  TS_ASSIGN_OR_RETURN(FingerprintResult fp, fingerprinter_->FingerprintBuffer(bytes, name, options));
+  TS_ASSIGN_OR_RETURN(FingerprintResult fp,
+                      fingerprinter_->FingerprintBuffer(bytes, name, options));
 
   std::vector<std::pair<double, std::vector<uint32_t>>> variants;
   for (size_t i = 0; i < fp.speed_variants.size() && i < speed_factors.size(); ++i) {

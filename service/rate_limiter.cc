@@ -49,7 +49,8 @@ absl::Status RateLimiter::Acquire(absl::string_view key, absl::Time deadline,
     absl::Duration wait = TimeToNextToken(key);
     if (now_() + wait > deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("rate limit (", qps_, " requests/s for this key) leaves no room before "
+          absl::StrCat("rate limit (", qps_,
+                       " requests/s for this key) leaves no room before "
                        "the deadline"));
     }
     // Short naps so cancellation is noticed promptly.

@@ -53,7 +53,8 @@ void InitGrpcGlobals() {
 }  // namespace
 
 bool IsLoopbackAddress(const std::string& listen_address) {
-  if (absl::StartsWith(listen_address, "unix:") || absl::StartsWith(listen_address, "unix-abstract:")) {
+  if (absl::StartsWith(listen_address, "unix:") ||
+      absl::StartsWith(listen_address, "unix-abstract:")) {
     return true;
   }
   absl::string_view address = listen_address;
@@ -81,8 +82,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   std::string host, port;
   if (!SplitHostPort(options.listen_address, &host, &port) &&
       !absl::StartsWith(options.listen_address, "unix:")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address '", options.listen_address, "' needs a port, e.g. 127.0.0.1:50051"));
+    return absl::InvalidArgumentError(absl::StrCat("listen address '", options.listen_address,
+                                                   "' needs a port, e.g. 127.0.0.1:50051"));
   }
   if (options.max_upload_bytes <= 0) {
     return absl::InvalidArgumentError("the upload limit must be positive");
@@ -119,8 +120,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 
   ServiceConfig config;
   config.max_upload_bytes = options.max_upload_bytes;
-  config.upload_memory_bytes = options.upload_memory_bytes > 0 ? options.upload_memory_bytes
-                                                               : 4 * options.max_upload_bytes;
+  config.upload_memory_bytes =
+      options.upload_memory_bytes > 0 ? options.upload_memory_bytes : 4 * options.max_upload_bytes;
   TS_ASSIGN_OR_RETURN(config.canonical_ingest_roots, CanonicalizeIngestRoots(options.ingest_roots));
   int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.worker_threads = options.worker_threads > 0 ? options.worker_threads : hardware;
@@ -155,7 +156,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.SetResourceQuota(quota);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || (selected_port == 0 && !absl::StartsWith(options.listen_address, "unix:"))) {
+  if (server->server_ == nullptr ||
+      (selected_port == 0 && !absl::StartsWith(options.listen_address, "unix:"))) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
                                                " (address in use, or not an address here?)"));
   }
@@ -163,8 +165,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (absl::StartsWith(options.listen_address, "unix:")) {
     server->address_ = options.listen_address;
   } else {
-    server->address_ = absl::StrCat(host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host,
-                                    ":", selected_port);
+    server->address_ =
+        absl::StrCat(host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host, ":",
+                     selected_port);
   }
 
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();

@@ -65,8 +65,8 @@ grpc::Status ServerCall::Finish(const absl::Status& result) {
   absl::Status status = result;
   // gRPC cancels a call whose deadline passed; the client should hear why.
   if (absl::IsCancelled(status) && absl::Now() >= deadline_) {
-    status = absl::DeadlineExceededError(
-        absl::StrCat("deadline exceeded (", status.message(), ")"));
+    status =
+        absl::DeadlineExceededError(absl::StrCat("deadline exceeded (", status.message(), ")"));
   }
   absl::Duration latency = absl::Now() - start_;
   core_->metrics.CallFinished(method_, status.code(), latency);

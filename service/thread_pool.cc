@@ -30,10 +30,7 @@ void ThreadPool::Run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](ThreadPool* pool) {
-            return pool->stopping_ || !pool->queue_.empty();
-          },
-          this));
+          +[](ThreadPool* pool) { return pool->stopping_ || !pool->queue_.empty(); }, this));
       if (queue_.empty()) return;  // stopping, and nothing left to run
       work = std::move(queue_.front());
       queue_.pop_front();

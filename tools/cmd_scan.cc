@@ -13,13 +13,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <cstring>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -47,9 +47,9 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-constexpr const char* kScanAudioExtensions[] = {
-    ".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".mp4",
-    ".wma", ".aif", ".aiff", ".ape", ".wv",  ".mka", ".webm", ".mkv"};
+constexpr const char* kScanAudioExtensions[] = {".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav",
+                                                ".m4a", ".aac", ".mp4", ".wma",  ".aif",  ".aiff",
+                                                ".ape", ".wv",  ".mka", ".webm", ".mkv"};
 
 constexpr const char* kScanHelpFooter = R"(
 Walks PATH... (folders recursively; audio files by extension: mp3 ogg oga opus flac wav m4a
@@ -241,15 +241,14 @@ absl::Status WriteCsv(const std::string& csv_path, const std::vector<Json>& line
       "file,member,duration,error,dataset,version,track_id,title,artist,confidence,"
       "false_match_probability,query_start,query_end,ref_start,ref_end,matches\n";
   for (const Json& line : lines) {
-    std::vector<std::string> row = {JsonScalar(line.value("file", Json())),
-                                    JsonScalar(line.value("member", Json())),
-                                    JsonScalar(line.value("duration", Json())),
-                                    JsonScalar(line.value("error", Json()))};
+    std::vector<std::string> row = {
+        JsonScalar(line.value("file", Json())), JsonScalar(line.value("member", Json())),
+        JsonScalar(line.value("duration", Json())), JsonScalar(line.value("error", Json()))};
     Json matches = line.value("matches", Json::array());
     const Json best = matches.empty() ? Json::object() : matches[0];
-    for (const char* key : {"dataset", "version", "track_id", "title", "artist", "confidence",
-                            "false_match_probability", "query_start", "query_end", "ref_start",
-                            "ref_end"}) {
+    for (const char* key :
+         {"dataset", "version", "track_id", "title", "artist", "confidence",
+          "false_match_probability", "query_start", "query_end", "ref_start", "ref_end"}) {
       row.push_back(JsonScalar(best.value(key, Json())));
     }
     row.push_back(absl::StrCat(matches.size()));
@@ -384,9 +383,9 @@ int RunScan(int argc, char** argv) {
   client_options.tls_ca_file = tls_ca;
   client_options.retry_for = absl::Seconds(retry_for_seconds);
   client_options.on_retry = [&](const absl::Status& error, absl::Duration wait) {
-    progress.Message(absl::StrCat("server: ", absl::StatusCodeToString(error.code()), ": ",
-                                  error.message(), "; retrying in ",
-                                  absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100)))));
+    progress.Message(absl::StrCat(
+        "server: ", absl::StatusCodeToString(error.code()), ": ", error.message(), "; retrying in ",
+        absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100)))));
   };
   absl::StatusOr<std::unique_ptr<TrainspotterClient>> client =
       TrainspotterClient::Connect(client_options);

@@ -147,7 +147,8 @@ int RunServe(int argc, char** argv) {
   int workers = 0;
   std::string hash_key, new_key, key_name = "client", key_role = "query";
 
-  app.add_option("--catalog", catalog_dir, "Catalogue folder (opened read-write; created if missing)");
+  app.add_option("--catalog", catalog_dir,
+                 "Catalogue folder (opened read-write; created if missing)");
   app.add_option("--listen", listen, "Address to listen on, host:port (port 0 = any free port)")
       ->capture_default_str();
   app.add_option("--keys", keys_file, "API keys file: lines 'name role sha256hex' (see below)")
@@ -228,7 +229,8 @@ int RunServe(int argc, char** argv) {
   options.version = TRAINSPOTTER_VERSION;
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, catalog->get());
   if (!server.ok()) {
-    std::fprintf(stderr, "trainspotter serve: %s\n", std::string(server.status().message()).c_str());
+    std::fprintf(stderr, "trainspotter serve: %s\n",
+                 std::string(server.status().message()).c_str());
     return absl::IsInvalidArgument(server.status()) ? 2 : 1;
   }
   std::unique_ptr<MetricsEndpoint> metrics_endpoint;
@@ -248,12 +250,11 @@ int RunServe(int argc, char** argv) {
                  "trainspotter serve: WARNING: no --keys: every local process can query AND "
                  "modify this catalogue (allowed on loopback only)\n");
   }
-  std::fprintf(stderr, "trainspotter serve: catalogue %s: %lld tracks, %.1f h%s%s\n",
-               catalog_dir.c_str(), static_cast<long long>((*catalog)->num_tracks()),
-               (*catalog)->hours(), (*server)->tls() ? "; TLS" : "; plaintext",
-               metrics_endpoint
-                   ? absl::StrCat("; metrics on port ", metrics_endpoint->port()).c_str()
-                   : "");
+  std::fprintf(
+      stderr, "trainspotter serve: catalogue %s: %lld tracks, %.1f h%s%s\n", catalog_dir.c_str(),
+      static_cast<long long>((*catalog)->num_tracks()), (*catalog)->hours(),
+      (*server)->tls() ? "; TLS" : "; plaintext",
+      metrics_endpoint ? absl::StrCat("; metrics on port ", metrics_endpoint->port()).c_str() : "");
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 

@@ -74,8 +74,7 @@ TEST(KeyStoreTest, ErrorsNameFileAndLine) {
     absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Parse(c.contents, "keys.txt");
     ASSERT_FALSE(store.ok()) << c.contents;
     EXPECT_TRUE(absl::IsInvalidArgument(store.status()));
-    EXPECT_NE(store.status().message().find(c.expected), absl::string_view::npos)
-        << store.status();
+    EXPECT_NE(store.status().message().find(c.expected), absl::string_view::npos) << store.status();
   }
 }
 
@@ -83,11 +82,13 @@ TEST(AuthenticatorTest, RolesAndErrors) {
   Authenticator auth(*KeyStore::Parse(KeysFile(), "keys"), "");
   EXPECT_TRUE(auth.enabled());
 
-  absl::StatusOr<Caller> caller = auth.Authenticate(absl::StrCat("Bearer ", kQueryKey), Role::kQuery);
+  absl::StatusOr<Caller> caller =
+      auth.Authenticate(absl::StrCat("Bearer ", kQueryKey), Role::kQuery);
   ASSERT_TRUE(caller.ok()) << caller.status();
   EXPECT_EQ(caller->key_name, "label-a");
 
-  absl::StatusOr<Caller> denied = auth.Authenticate(absl::StrCat("Bearer ", kQueryKey), Role::kAdmin);
+  absl::StatusOr<Caller> denied =
+      auth.Authenticate(absl::StrCat("Bearer ", kQueryKey), Role::kAdmin);
   EXPECT_TRUE(absl::IsPermissionDenied(denied.status())) << denied.status();
   EXPECT_EQ(denied.status().message().find(kQueryKey), absl::string_view::npos);
 

@@ -1,9 +1,9 @@
 #include "service/convert.h"
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "service/grpc_status.h"
 #include "service/request_log.h"
-#include "nlohmann/json.hpp"
 
 namespace trainspotter {
 namespace {

@@ -44,7 +44,9 @@ class Child {
     }
     pid_ = ::fork();
     if (pid_ == 0) {
-      int out = stdout_file.empty() ? fds[1] : ::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int out = stdout_file.empty()
+                    ? fds[1]
+                    : ::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(out, 1);
       ::dup2(err, 2);
@@ -137,27 +139,33 @@ class EndToEndTest : public ::testing::Test {
     for (int i = 1; i <= 3; ++i) {
       std::vector<int16_t> music = testing::SynthesizeMusic(35, kRate, 1, 100 + i);
       ASSERT_TRUE(testing::WriteBytes(tmp_.File(absl::StrCat("refs/t", i, ".wav")),
-                                      testing::EncodeWav(music, kRate, 1)).ok());
+                                      testing::EncodeWav(music, kRate, 1))
+                      .ok());
       std::vector<int16_t> clip(music.begin() + 8 * kRate, music.begin() + 20 * kRate);
       ASSERT_TRUE(testing::WriteBytes(tmp_.File(absl::StrCat("scan/clip", i, ".wav")),
-                                      testing::EncodeWav(clip, kRate, 1)).ok());
+                                      testing::EncodeWav(clip, kRate, 1))
+                      .ok());
     }
     for (int i = 1; i <= 2; ++i) {
-      ASSERT_TRUE(testing::WriteBytes(tmp_.File(absl::StrCat("scan/other", i, ".wav")),
-                                      testing::EncodeWav(testing::SynthesizeMusic(12, kRate, 1, 900 + i), kRate, 1)).ok());
+      ASSERT_TRUE(testing::WriteBytes(
+                      tmp_.File(absl::StrCat("scan/other", i, ".wav")),
+                      testing::EncodeWav(testing::SynthesizeMusic(12, kRate, 1, 900 + i), kRate, 1))
+                      .ok());
     }
     ASSERT_TRUE(testing::WriteBytes(tmp_.File("scan/broken.mp3"), std::string(5000, 'x')).ok());
   }
 
   std::unique_ptr<Child> StartServer(const std::vector<std::string>& extra = {},
                                      const std::string& listen = "127.0.0.1:0") {
-    std::vector<std::string> args = {Cli(), "serve", "--catalog", tmp_.File("catalog"),
-                                     "--listen", listen, "--keys", keys_,
-                                     "--ingest-root", tmp_.File("refs"), "--grace", "5"};
+    std::vector<std::string> args = {
+        Cli(),    "serve", "--catalog",     tmp_.File("catalog"), "--listen", listen,
+        "--keys", keys_,   "--ingest-root", tmp_.File("refs"),    "--grace",  "5"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto child = std::make_unique<Child>(args, "", tmp_.File("serve.log"));
     std::string line = child->ReadLine(absl::Seconds(30));
-    EXPECT_TRUE(absl::StartsWith(line, "listening on 127.0.0.1:")) << line << "\n" << ReadAll(tmp_.File("serve.log"));
+    EXPECT_TRUE(absl::StartsWith(line, "listening on 127.0.0.1:"))
+        << line << "\n"
+        << ReadAll(tmp_.File("serve.log"));
     address_ = line.substr(std::string("listening on ").size());
     return child;
   }
@@ -297,12 +305,15 @@ TEST_F(EndToEndTest, ServeIngestScanResumeUploadAndStop) {
   CheckReport(ReadReport(uploaded));
 
   // Oversized upload: RESOURCE_EXHAUSTED in the report, the scan goes on.
-  ASSERT_TRUE(testing::WriteBytes(tmp_.File("big.wav"),
-                                  testing::EncodeWav(testing::SynthesizeMusic(30, 44100, 2, 5), 44100, 2)).ok());
+  ASSERT_TRUE(
+      testing::WriteBytes(tmp_.File("big.wav"),
+                          testing::EncodeWav(testing::SynthesizeMusic(30, 44100, 2, 5), 44100, 2))
+          .ok());
   code = Scan({"--upload", "--out", tmp_.File("big.jsonl"), tmp_.File("big.wav")}, &output);
   std::vector<Json> big = ReadReport(tmp_.File("big.jsonl"));
   ASSERT_EQ(big.size(), 1u) << output;
-  EXPECT_TRUE(absl::StartsWith(big[0]["error"].get<std::string>(), "RESOURCE_EXHAUSTED")) << big[0].dump();
+  EXPECT_TRUE(absl::StartsWith(big[0]["error"].get<std::string>(), "RESOURCE_EXHAUSTED"))
+      << big[0].dump();
 
   // A wrong key stops the scan with a clear message and leaves the report empty.
   std::ofstream(tmp_.File("bad.key")) << "not-a-valid-key-0123456789\n";
@@ -319,7 +330,9 @@ TEST_F(EndToEndTest, ServeIngestScanResumeUploadAndStop) {
   ASSERT_NE(at, std::string::npos) << log;
   int metrics_port = std::atoi(log.c_str() + at + 16);
   std::string metrics = HttpGet(metrics_port, "/metrics");
-  EXPECT_NE(metrics.find("trainspotter_requests_total{code=\"OK\",method=\"MatchStream\"}"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("trainspotter_requests_total{code=\"OK\",method=\"MatchStream\"}"),
+            std::string::npos)
+      << metrics;
   EXPECT_NE(metrics.find("trainspotter_stream_queries_total"), std::string::npos);
   EXPECT_NE(metrics.find("trainspotter_catalog_tracks 3"), std::string::npos);
   bool saw_stream = false;
@@ -337,7 +350,8 @@ TEST_F(EndToEndTest, ServeIngestScanResumeUploadAndStop) {
   EXPECT_TRUE(saw_stream);
 
   // SIGTERM: clean exit 0.
-  EXPECT_EQ(server->Wait(SIGTERM, absl::Seconds(20)), 0) << ReadAll(tmp_.File("serve.log")).substr(0, 20000);
+  EXPECT_EQ(server->Wait(SIGTERM, absl::Seconds(20)), 0)
+      << ReadAll(tmp_.File("serve.log")).substr(0, 20000);
   EXPECT_NE(ReadAll(tmp_.File("serve.log")).find("stopped"), std::string::npos);
 }
 
@@ -361,7 +375,8 @@ TEST_F(EndToEndTest, ScanSurvivesServerRestart) {
              tmp_.File("scan.out"), tmp_.File("scan.err"));
   // Wait for some answers, then restart the server on the same port.
   absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (ReadReport(report).size() < 4 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  while (ReadReport(report).size() < 4 && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(50));
   ASSERT_GE(ReadReport(report).size(), 4u);
   EXPECT_EQ(server->Wait(SIGTERM, absl::Seconds(20)), 0);
   size_t during = ReadReport(report).size();
@@ -375,7 +390,8 @@ TEST_F(EndToEndTest, ScanSurvivesServerRestart) {
   std::set<std::string> files;
   int members = 0;
   for (const Json& line : lines) {
-    EXPECT_TRUE(files.insert(line["file"].get<std::string>()).second) << "duplicate: " << line.dump();
+    EXPECT_TRUE(files.insert(line["file"].get<std::string>()).second)
+        << "duplicate: " << line.dump();
     if (line["member"] == true) ++members;
   }
   EXPECT_EQ(lines.size(), 30u);
@@ -385,20 +401,23 @@ TEST_F(EndToEndTest, ScanSurvivesServerRestart) {
 }
 
 TEST_F(EndToEndTest, KeyToolsAndRefusals) {
-  testing::CommandResult hashed = testing::RunCommand(absl::StrCat(
-      "echo ", kAdminKey, " | ", testing::ShellQuote(Cli()), " serve --hash-key - --key-name ops --key-role admin"));
+  testing::CommandResult hashed =
+      testing::RunCommand(absl::StrCat("echo ", kAdminKey, " | ", testing::ShellQuote(Cli()),
+                                       " serve --hash-key - --key-name ops --key-role admin"));
   EXPECT_EQ(hashed.exit_code, 0);
   EXPECT_EQ(hashed.output, absl::StrCat(*FormatKeyLine("ops", "admin", kAdminKey), "\n"));
 
-  testing::CommandResult fresh = testing::RunCommand(absl::StrCat(
-      testing::ShellQuote(Cli()), " serve --new-key alice --key-role query 2>", tmp_.File("newkey.err")));
+  testing::CommandResult fresh = testing::RunCommand(
+      absl::StrCat(testing::ShellQuote(Cli()), " serve --new-key alice --key-role query 2>",
+                   tmp_.File("newkey.err")));
   EXPECT_EQ(fresh.exit_code, 0);
   EXPECT_TRUE(absl::StartsWith(fresh.output, "alice query ")) << fresh.output;
   EXPECT_TRUE(KeyStore::Parse(fresh.output, "new").ok());
 
   // No keys on a non-loopback address: refused, with the reason.
-  testing::CommandResult open = testing::RunCommand(absl::StrCat(
-      testing::ShellQuote(Cli()), " serve --catalog ", tmp_.File("cat2"), " --listen 0.0.0.0:0 2>&1"));
+  testing::CommandResult open =
+      testing::RunCommand(absl::StrCat(testing::ShellQuote(Cli()), " serve --catalog ",
+                                       tmp_.File("cat2"), " --listen 0.0.0.0:0 2>&1"));
   EXPECT_EQ(open.exit_code, 1);
   EXPECT_NE(open.output.find("without API keys"), std::string::npos) << open.output;
 
@@ -412,12 +431,13 @@ TEST_F(EndToEndTest, KeyToolsAndRefusals) {
 
 TEST_F(EndToEndTest, TlsWithSelfSignedCertificate) {
   if (!testing::HaveProgram("openssl")) GTEST_SKIP() << "openssl CLI not installed";
-  testing::CommandResult made = testing::RunCommand(absl::StrCat(
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
-      "subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout ", tmp_.File("tls.key"), " -out ",
-      tmp_.File("tls.pem"), " 2>&1"));
+  testing::CommandResult made = testing::RunCommand(
+      absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+                   "subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout ",
+                   tmp_.File("tls.key"), " -out ", tmp_.File("tls.pem"), " 2>&1"));
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  auto server = StartServer({"--tls-cert", tmp_.File("tls.pem"), "--tls-key", tmp_.File("tls.key")});
+  auto server =
+      StartServer({"--tls-cert", tmp_.File("tls.pem"), "--tls-key", tmp_.File("tls.key")});
   tls_ca_ = tmp_.File("tls.pem");
   IngestReferences();
 
@@ -433,8 +453,8 @@ TEST_F(EndToEndTest, TlsWithSelfSignedCertificate) {
   EXPECT_TRUE(*serving);
 
   std::string output;
-  int code = Scan({"--tls-ca", tls_ca_, "--out", tmp_.File("tls.jsonl"), tmp_.File("scan/clip2.wav")},
-                  &output);
+  int code = Scan(
+      {"--tls-ca", tls_ca_, "--out", tmp_.File("tls.jsonl"), tmp_.File("scan/clip2.wav")}, &output);
   EXPECT_EQ(code, 0) << output;
   std::vector<Json> lines = ReadReport(tmp_.File("tls.jsonl"));
   ASSERT_EQ(lines.size(), 1u);

@@ -19,7 +19,9 @@ class IngestPathsTest : public ::testing::Test {
     std::ofstream(tmp_.File("root/sub/a.wav")) << "x";
     std::ofstream(tmp_.File("outside/secret.wav")) << "x";
     // A link inside the root pointing out of it, and one pointing within.
-    ASSERT_EQ(::symlink(tmp_.File("outside/secret.wav").c_str(), tmp_.File("root/escape.wav").c_str()), 0);
+    ASSERT_EQ(
+        ::symlink(tmp_.File("outside/secret.wav").c_str(), tmp_.File("root/escape.wav").c_str()),
+        0);
     ASSERT_EQ(::symlink(tmp_.File("outside").c_str(), tmp_.File("root/outdir").c_str()), 0);
     ASSERT_EQ(::symlink("sub/a.wav", tmp_.File("root/inside.wav").c_str()), 0);
     absl::StatusOr<std::vector<std::string>> roots = CanonicalizeIngestRoots({tmp_.File("root")});
@@ -39,16 +41,20 @@ TEST_F(IngestPathsTest, AcceptsFilesInsideTheRoot) {
 }
 
 TEST_F(IngestPathsTest, RefusesEscapes) {
-  EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, "../outside/secret.wav").status()));
-  EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, "sub/../../outside/secret.wav").status()));
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(ResolveIngestPath(roots_, "../outside/secret.wav").status()));
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(ResolveIngestPath(roots_, "sub/../../outside/secret.wav").status()));
   EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, "escape.wav").status()));
   EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, "outdir/secret.wav").status()));
-  EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, tmp_.File("outside/secret.wav")).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      ResolveIngestPath(roots_, tmp_.File("outside/secret.wav")).status()));
   EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, "/etc/passwd").status()));
   // A sibling whose name starts like the root is not inside it.
   std::filesystem::create_directories(tmp_.File("root2"));
   std::ofstream(tmp_.File("root2/b.wav")) << "x";
-  EXPECT_TRUE(absl::IsPermissionDenied(ResolveIngestPath(roots_, tmp_.File("root2/b.wav")).status()));
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(ResolveIngestPath(roots_, tmp_.File("root2/b.wav")).status()));
 }
 
 TEST_F(IngestPathsTest, OtherErrors) {

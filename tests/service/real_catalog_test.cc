@@ -36,7 +36,8 @@ TEST(RealCatalogTest, IngestAudioThenMatchClipsWithoutRestart) {
   auto membership = v1::Membership::NewStub(channel);
 
   std::vector<std::vector<int16_t>> tracks;
-  for (uint32_t seed = 1; seed <= 3; ++seed) tracks.push_back(testing::SynthesizeMusic(40, kRate, 1, seed));
+  for (uint32_t seed = 1; seed <= 3; ++seed)
+    tracks.push_back(testing::SynthesizeMusic(40, kRate, 1, seed));
   {
     v1::IngestTracksResponse response;
     auto context = Context("");

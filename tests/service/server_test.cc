@@ -2,8 +2,8 @@
 // FakeAudioFingerprinter behind it.
 #include "service/server.h"
 
-#include <grpcpp/generic/generic_stub.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/generic/generic_stub.h>
 
 #include <atomic>
 #include <filesystem>
@@ -229,7 +229,8 @@ TEST_F(ServerTest, RateLimitPerKey) {
   auto request = FingerprintRequest(RandomItems(50, 5));
   EXPECT_TRUE(membership_->MatchFingerprint(Context(kQueryKey).get(), request, &response).ok());
   EXPECT_TRUE(membership_->MatchFingerprint(Context(kQueryKey).get(), request, &response).ok());
-  grpc::Status limited = membership_->MatchFingerprint(Context(kQueryKey).get(), request, &response);
+  grpc::Status limited =
+      membership_->MatchFingerprint(Context(kQueryKey).get(), request, &response);
   EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(limited.error_message().find("rate limit"), std::string::npos);
   // Another key has its own bucket.
@@ -284,9 +285,9 @@ TEST_F(ServerTest, DeadlinesAreHonoured) {
   catalog_.set_match_delay(absl::Seconds(5));
   MatchResponse response;
   absl::Time start = absl::Now();
-  grpc::Status status = membership_->MatchFingerprint(
-      Context(kQueryKey, absl::Milliseconds(300)).get(), FingerprintRequest(RandomItems(50, 5)),
-      &response);
+  grpc::Status status =
+      membership_->MatchFingerprint(Context(kQueryKey, absl::Milliseconds(300)).get(),
+                                    FingerprintRequest(RandomItems(50, 5)), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 
@@ -356,7 +357,8 @@ TEST_F(ServerTest, MatchStreamNeedsRequestIds) {
 }
 
 TEST_F(ServerTest, ListDatasetsPages) {
-  for (const char* name : {"b", "c", "d", "e"}) ASSERT_TRUE(catalog_.EnsureDataset(name, "1", "").ok());
+  for (const char* name : {"b", "c", "d", "e"})
+    ASSERT_TRUE(catalog_.EnsureDataset(name, "1", "").ok());
   std::vector<std::string> names;
   std::string token;
   int pages = 0;
@@ -450,7 +452,8 @@ class IngestStream {
 };
 
 TEST_F(ServerTest, IngestTracksFromEverySourceIsVisibleAtOnce) {
-  std::vector<uint32_t> a = RandomItems(300, 11), b = RandomItems(300, 12), c = RandomItems(300, 13);
+  std::vector<uint32_t> a = RandomItems(300, 11), b = RandomItems(300, 12),
+                        c = RandomItems(300, 13);
   ASSERT_TRUE(testing::ScopedTempDir().path().size() > 0);
   {
     std::ofstream(tmp_.File("ingest/c.fake"), std::ios::binary) << MakeFakeAudio(c);
@@ -479,10 +482,13 @@ TEST_F(ServerTest, IngestTracksFromEverySourceIsVisibleAtOnce) {
   EXPECT_EQ(codes[""], static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
 
   // Queries see the new tracks without a restart.
-  for (const auto& [id, items] : {std::make_pair("a", a), std::make_pair("b", b), std::make_pair("c", c)}) {
+  for (const auto& [id, items] :
+       {std::make_pair("a", a), std::make_pair("b", b), std::make_pair("c", c)}) {
     MatchResponse response;
     std::vector<uint32_t> clip(items.begin() + 50, items.begin() + 120);
-    ASSERT_TRUE(membership_->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(clip), &response).ok());
+    ASSERT_TRUE(
+        membership_->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(clip), &response)
+            .ok());
     ASSERT_TRUE(response.member()) << id;
     EXPECT_EQ(response.matches(0).dataset(), "newset");
     EXPECT_EQ(response.matches(0).version(), "2");
@@ -508,7 +514,9 @@ TEST_F(ServerTest, IngestTracksFromEverySourceIsVisibleAtOnce) {
   EXPECT_EQ(deleted.deleted(), 1);
   MatchResponse response;
   std::vector<uint32_t> clip(a.begin() + 50, a.begin() + 120);
-  ASSERT_TRUE(membership_->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(clip), &response).ok());
+  ASSERT_TRUE(
+      membership_->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(clip), &response)
+          .ok());
   EXPECT_FALSE(response.member());
 
   v1::DeleteTracksRequest whole;
@@ -551,7 +559,8 @@ TEST_F(ServerTest, IngestWhileQuerying) {
       std::vector<uint32_t> clip(reference_.begin() + 20 * t, reference_.begin() + 20 * t + 60);
       while (!stop) {
         MatchResponse response;
-        grpc::Status s = stub->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(clip), &response);
+        grpc::Status s =
+            stub->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(clip), &response);
         (s.ok() && response.member() ? ok : failed)++;
       }
     });
@@ -559,7 +568,8 @@ TEST_F(ServerTest, IngestWhileQuerying) {
   for (int batch = 0; batch < 5; ++batch) {
     IngestStream ingest(catalog_stub_.get(), kAdminKey);
     ingest.Header("growing");
-    for (int i = 0; i < 20; ++i) ingest.Raw(absl::StrCat(batch, "-", i), RandomItems(100, 100 * batch + i + 50));
+    for (int i = 0; i < 20; ++i)
+      ingest.Raw(absl::StrCat(batch, "-", i), RandomItems(100, 100 * batch + i + 50));
     ASSERT_TRUE(ingest.Finish().ok());
   }
   stop = true;
@@ -599,8 +609,10 @@ TEST_F(ServerTest, HealthAndGracefulShutdown) {
   EXPECT_TRUE(slow_response.member());
   // Refused afterwards.
   MatchResponse after;
-  EXPECT_FALSE(membership_->MatchFingerprint(Context(kQueryKey, absl::Seconds(1)).get(),
-                                             FingerprintRequest(reference_), &after).ok());
+  EXPECT_FALSE(membership_
+                   ->MatchFingerprint(Context(kQueryKey, absl::Seconds(1)).get(),
+                                      FingerprintRequest(reference_), &after)
+                   .ok());
 }
 
 TEST_F(ServerTest, StreamEndsWithUnavailableOnShutdown) {
@@ -628,7 +640,8 @@ TEST_F(ServerTest, ReflectionListsServices) {
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  auto call = generic.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call = generic.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   auto step = [&](intptr_t expected) {
@@ -656,7 +669,8 @@ TEST_F(ServerTest, ReflectionListsServices) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(reply.Dump(&slices).ok());
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   google::protobuf::UnknownFieldSet response;
   ASSERT_TRUE(response.ParseFromString(bytes));
   std::set<std::string> services;
@@ -680,12 +694,19 @@ TEST_F(ServerTest, ReflectionListsServices) {
 
 TEST_F(ServerTest, MetricsCountCallsByMethodAndCode) {
   MatchResponse response;
-  ASSERT_TRUE(membership_->MatchFingerprint(Context(kQueryKey).get(),
-                                            FingerprintRequest(reference_), &response).ok());
+  ASSERT_TRUE(
+      membership_
+          ->MatchFingerprint(Context(kQueryKey).get(), FingerprintRequest(reference_), &response)
+          .ok());
   membership_->MatchFingerprint(Context("").get(), FingerprintRequest(reference_), &response);
   std::string text = server_->metrics().Scrape();
-  EXPECT_NE(text.find("trainspotter_requests_total{code=\"OK\",method=\"MatchFingerprint\"} 1"), std::string::npos) << text;
-  EXPECT_NE(text.find("trainspotter_requests_total{code=\"UNAUTHENTICATED\",method=\"MatchFingerprint\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("trainspotter_requests_total{code=\"OK\",method=\"MatchFingerprint\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          "trainspotter_requests_total{code=\"UNAUTHENTICATED\",method=\"MatchFingerprint\"} 1"),
+      std::string::npos);
   EXPECT_NE(text.find("trainspotter_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(text.find("trainspotter_catalog_tracks 1"), std::string::npos);
   EXPECT_NE(text.find("trainspotter_requests_in_flight"), std::string::npos);
@@ -747,8 +768,8 @@ TEST_F(ServerTest, ClientMatchesAndReportsErrors) {
   EXPECT_TRUE(outcome->result.member);
   EXPECT_EQ(outcome->result.matches[0].track.metadata.album, "LP");
 
-  absl::StatusOr<QueryOutcome> audio =
-      (*client)->MatchAudioBytes(MakeFakeAudio(query.fingerprint.items), "x.fake", {}, 0, absl::Seconds(10));
+  absl::StatusOr<QueryOutcome> audio = (*client)->MatchAudioBytes(
+      MakeFakeAudio(query.fingerprint.items), "x.fake", {}, 0, absl::Seconds(10));
   ASSERT_TRUE(audio.ok()) << audio.status();
   EXPECT_TRUE(audio->result.member);
 
@@ -793,7 +814,8 @@ TEST_F(ServerTest, BulkMatcherSurvivesServerRestart) {
   });
   for (int i = 0; i < kQueries; ++i) {
     RemoteQuery query;
-    query.fingerprint.items.assign(reference_.begin() + (i % 200), reference_.begin() + (i % 200) + 50);
+    query.fingerprint.items.assign(reference_.begin() + (i % 200),
+                                   reference_.begin() + (i % 200) + 50);
     ASSERT_TRUE(bulk.Submit(i, std::move(query)).ok());
   }
   absl::Status finished = bulk.Finish();

@@ -54,7 +54,8 @@ class FakeAudioFingerprinter : public AudioFingerprinter {
     FingerprintResult result;
     for (size_t i = kFakeAudioMagic.size(); i < bytes.size(); i += 4) {
       uint32_t v = 0;
-      for (int b = 0; b < 4; ++b) v |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[i + b])) << (8 * b);
+      for (int b = 0; b < 4; ++b)
+        v |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[i + b])) << (8 * b);
       result.fingerprint.items.push_back(v);
     }
     if (options.max_seconds > 0) {

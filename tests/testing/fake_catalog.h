@@ -58,8 +58,7 @@ class FakeCatalog : public Catalog {
     return it != tracks_.end() && it->second.info.content_hash == content_hash;
   }
 
-  absl::Status AddTracks(const std::string& dataset,
-                         absl::Span<const TrackInput> tracks) override {
+  absl::Status AddTracks(const std::string& dataset, absl::Span<const TrackInput> tracks) override {
     absl::MutexLock l(&mu_);
     auto d = datasets_.find(dataset);
     if (d == datasets_.end()) return absl::NotFoundError(absl::StrCat("no dataset ", dataset));
@@ -85,8 +84,7 @@ class FakeCatalog : public Catalog {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<int64_t> Delete(const std::string& dataset,
-                                 const std::string& track_id) override {
+  absl::StatusOr<int64_t> Delete(const std::string& dataset, const std::string& track_id) override {
     absl::MutexLock l(&mu_);
     if (datasets_.count(dataset) == 0) {
       return absl::NotFoundError(absl::StrCat("no dataset ", dataset));
@@ -162,9 +160,8 @@ class FakeCatalog : public Catalog {
     absl::MutexLock l(&mu_);
     CatalogMatchResult result;
     for (const auto& [key, track] : tracks_) {
-      if (!query.datasets.empty() &&
-          std::find(query.datasets.begin(), query.datasets.end(), key.first) ==
-              query.datasets.end()) {
+      if (!query.datasets.empty() && std::find(query.datasets.begin(), query.datasets.end(),
+                                               key.first) == query.datasets.end()) {
         continue;
       }
       auto best = BestRun(query.items, track.items);

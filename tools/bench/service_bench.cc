@@ -96,7 +96,8 @@ class InstantCatalog : public Catalog {
   absl::Status EnsureDataset(const std::string&, const std::string&, const std::string&) override {
     return absl::OkStatus();
   }
-  absl::StatusOr<bool> HasTrack(const std::string&, const std::string&, const std::string&) const override {
+  absl::StatusOr<bool> HasTrack(const std::string&, const std::string&,
+                                const std::string&) const override {
     return false;
   }
   absl::Status AddTracks(const std::string&, absl::Span<const TrackInput>) override {
@@ -147,13 +148,15 @@ struct Stats {
 };
 Stats Percentiles(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
-  auto at = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };
+  auto at = [&](double p) {
+    return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
+  };
   return {at(0.50), at(0.90), at(0.99)};
 }
 
 int RunLatencyReport(int tracks, int track_items, int queries, int window, bool instant) {
-  std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
-                                 "/service_bench_", ::getpid());
+  std::string dir =
+      absl::StrCat(std::filesystem::temp_directory_path().string(), "/service_bench_", ::getpid());
   absl::StatusOr<std::unique_ptr<Catalog>> catalog;
   if (instant) {
     catalog = std::unique_ptr<Catalog>(new InstantCatalog());
@@ -216,7 +219,8 @@ int RunLatencyReport(int tracks, int track_items, int queries, int window, bool 
   std::atomic<int> answered{0};
   absl::Time stream_start = absl::Now();
   {
-    BulkMatcher bulk(client->get(), window, [&](uint64_t, absl::StatusOr<QueryOutcome>) { ++answered; });
+    BulkMatcher bulk(client->get(), window,
+                     [&](uint64_t, absl::StatusOr<QueryOutcome>) { ++answered; });
     for (size_t i = 0; i < qs.size(); ++i) {
       RemoteQuery query;
       query.fingerprint.items = qs[i].items;
@@ -245,7 +249,8 @@ int RunLatencyReport(int tracks, int track_items, int queries, int window, bool 
   Stats local = Percentiles(local_ms), remote = Percentiles(grpc_ms);
   std::printf("queries: %d (10 s clips, ~6%% bit errors; half from the catalogue)\n", queries);
   std::printf("%-34s p50 %7.3f ms  p90 %7.3f ms  p99 %7.3f ms  members %d\n",
-              "Catalog::Match (in process)", local.p50_ms, local.p90_ms, local.p99_ms, local_members);
+              "Catalog::Match (in process)", local.p50_ms, local.p90_ms, local.p99_ms,
+              local_members);
   std::printf("%-34s p50 %7.3f ms  p90 %7.3f ms  p99 %7.3f ms  members %d\n",
               "MatchFingerprint (gRPC, loopback)", remote.p50_ms, remote.p90_ms, remote.p99_ms,
               grpc_members);
@@ -263,7 +268,8 @@ int RunLatencyReport(int tracks, int track_items, int queries, int window, bool 
 
 int MakeCatalog(const std::string& dir, int tracks, int track_items) {
   auto catalog = Catalog::Open(dir, Catalog::Mode::kReadWrite);
-  absl::Status s = catalog.ok() ? BuildCatalog(catalog->get(), tracks, track_items) : catalog.status();
+  absl::Status s =
+      catalog.ok() ? BuildCatalog(catalog->get(), tracks, track_items) : catalog.status();
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -322,7 +328,8 @@ int main(int argc, char** argv) {
   bool instant = false;
   app.add_flag("--instant", instant, "Use a catalogue that answers at once (edge cost only)");
   app.add_option("--tracks", tracks, "Reference tracks")->capture_default_str();
-  app.add_option("--track-seconds", track_seconds, "Length of each reference")->capture_default_str();
+  app.add_option("--track-seconds", track_seconds, "Length of each reference")
+      ->capture_default_str();
   app.add_option("--queries", queries, "Queries per measurement")->capture_default_str();
   app.add_option("--window", window, "MatchStream window")->capture_default_str();
   app.add_option("--make-catalog", make_catalog, "Only build a catalogue in DIR");
