@@ -64,7 +64,7 @@ Output: --out gets one JSON line per file, exactly what `trainspotter query --js
                 "artist": "...", "metadata": {...}, "confidence": 0.9999,
                 "false_match_probability": 1e-9, "query_start": 61.3, "query_end": 71.3,
                 "ref_start": 0.0, "ref_end": 10.0}]}
-A file that could not be read or matched has "error": "<CODE>: <reason>" and "member": null.
+A file that could not be read or matched has "error": "<CODE>: <reason>" and "member": false.
 --csv writes one row per file (its best match) for spreadsheets. At the end a summary goes to
 stdout: files scanned, members per dataset, unreadable files.
 
@@ -139,7 +139,8 @@ struct Rollup {
     ++members;
     std::set<std::string> datasets;
     for (const Json& match : line.value("matches", Json::array())) {
-      datasets.insert(match.value("dataset", ""));
+      // Near misses (per-match "member": false) do not count for their dataset.
+      if (match.value("member", true)) datasets.insert(match.value("dataset", ""));
     }
     for (const std::string& dataset : datasets) ++members_by_dataset[dataset];
   }
