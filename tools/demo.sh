@@ -68,7 +68,6 @@ if "$TS" serve --help >/dev/null 2>&1 && "$TS" scan --help >/dev/null 2>&1; then
   fi
   echo "server listening on $ADDR"
   "$TS" scan --server "$ADDR" --out "$WORK/report.jsonl" "$WORK/clips"
-  echo "report: $WORK/report.jsonl"
   kill -TERM "$SERVER"
   wait "$SERVER" || true
   trap - EXIT
