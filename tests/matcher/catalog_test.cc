@@ -33,6 +33,12 @@ TrackInput MakeTrack(const std::string& id, uint32_t seed, size_t n = 200) {
   return t;
 }
 
+CatalogQuery ItemsQuery(std::vector<uint32_t> items) {
+  CatalogQuery q;
+  q.items = std::move(items);
+  return q;
+}
+
 // The middle of a track's fingerprint, as a query.
 CatalogQuery QueryFrom(const TrackInput& t, size_t from = 50, size_t n = 40) {
   CatalogQuery q;
@@ -86,7 +92,7 @@ TEST_F(CatalogTest, OpenBuildsTheMatcherFromStoredFingerprints) {
   EXPECT_EQ(r->matches[0].track.metadata.title, "Title b");
   EXPECT_NEAR(r->matches[0].segment.ref_start, ItemToSeconds(50), 1e-9);
 
-  auto miss = (*cat)->Match(CatalogQuery{RandomItems(99, 40), {}, {}, 10, absl::InfiniteFuture()});
+  auto miss = (*cat)->Match(ItemsQuery(RandomItems(99, 40)));
   ASSERT_TRUE(miss.ok());
   EXPECT_FALSE(miss->member);
   EXPECT_TRUE(miss->matches.empty());
@@ -301,7 +307,7 @@ TEST_F(CatalogTest, RealMatcherFindsAStoredTrackAfterReopen) {
   ASSERT_TRUE(r->member);
   EXPECT_EQ(r->matches[0].track.track_id, "t11");
   EXPECT_NEAR(r->matches[0].segment.ref_start, ItemToSeconds(400), 1.0);
-  auto miss = (*cat)->Match(CatalogQuery{RandomItems(999, 160), {}, {}, 10, absl::InfiniteFuture()});
+  auto miss = (*cat)->Match(ItemsQuery(RandomItems(999, 160)));
   ASSERT_TRUE(miss.ok()) << miss.status();
   EXPECT_FALSE(miss->member);
 }
