@@ -31,6 +31,9 @@ for t in "${TRACKS[@]}"; do
   [ "$t" = "$NONMEMBER" ] || ln -s "$t" "$WORK/dataset/$(basename "$t")"
 done
 
+step "fingerprints of two real tracks (the same as Debian's fpcalc prints; cut to 100 columns)"
+"$TS" fingerprint "${TRACKS[0]}" "${TRACKS[1]}" | cut -c1-100
+
 step "3/6 ingesting ${#TRACKS[@]} - 1 real tracks as dataset 'demo-music'"
 "$TS" ingest --catalog "$WORK/catalog" --dataset demo-music --version 1 \
   --description "Debian drascula-music + asc-music" "$WORK/dataset"
