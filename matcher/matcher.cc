@@ -109,7 +109,11 @@ class FingerprintMatcher : public Matcher {
     }
     absl::MutexLock lock(&mu_);
     RemoveLocked(key);
-    return AddLocked(key, items.data(), static_cast<int64_t>(items.size()), /*twin=*/false);
+    absl::Status s = AddLocked(key, items.data(), static_cast<int64_t>(items.size()),
+                               /*twin=*/false);
+    // Replacing tracks leaves dead items behind too: compact on the same rule as Remove().
+    if (s.ok() && dead_items_ > 1024 && dead_items_ * 2 > index_->size()) return CompactLocked();
+    return s;
   }
 
   absl::Status AddNarrowband(int64_t key, absl::Span<const uint32_t> items) override {

@@ -218,3 +218,38 @@ TEST(MatcherNarrowbandTest, TwinIsSearchedAndReportedUnderItsKey) {
 
 }  // namespace
 }  // namespace trainspotter
+
+namespace trainspotter {
+namespace {
+
+TEST(MatcherCompactionTest, ManyReplacementsAndRemovalsKeepAnswersRight) {
+  auto m = Matcher::Create({});
+  ASSERT_TRUE(m.ok());
+  std::mt19937 rng(77);
+  std::vector<std::vector<uint32_t>> current(10);
+  for (int round = 0; round < 6; ++round) {
+    for (int k = 0; k < 10; ++k) {
+      current[k] = RandomWalk(rng, 500);
+      ASSERT_TRUE((*m)->Add(k, current[k]).ok());  // replaces: leaves dead items to compact
+    }
+  }
+  ASSERT_TRUE((*m)->Remove(3).ok());
+  EXPECT_EQ((*m)->num_tracks(), 9);
+  EXPECT_EQ((*m)->num_items(), 9 * 500);
+  for (int k = 0; k < 10; ++k) {
+    MatchQuery q;
+    q.items.assign(current[k].begin() + 200, current[k].begin() + 280);
+    auto r = (*m)->Match(q);
+    ASSERT_TRUE(r.ok());
+    if (k == 3) {
+      EXPECT_TRUE(r->empty());
+    } else {
+      ASSERT_FALSE(r->empty()) << k;
+      EXPECT_EQ((*r)[0].key, k);
+      EXPECT_NEAR((*r)[0].ref_start, ItemToSeconds(200), kSecondsPerItem);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace trainspotter
