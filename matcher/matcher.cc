@@ -158,8 +158,9 @@ class FingerprintMatcher : public Matcher {
     }
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;
-      if (a.false_match_probability != b.false_match_probability)
-        return a.false_match_probability < b.false_match_probability;
+      // log10_chance orders like false_match_probability (same correction for every match of
+      // one query) but does not underflow to 0 for strong matches.
+      if (a.log10_chance != b.log10_chance) return a.log10_chance < b.log10_chance;
       return a.bit_error_rate < b.bit_error_rate;
     });
     // Only the best segment per (key, query region) is interesting; drop weaker overlapping ones.
