@@ -135,6 +135,31 @@ class ByteInput {
   virtual int64_t ReadAt(int64_t offset, uint8_t* buf, size_t n) = 0;
 };
 
+// The position an AVIO seek callback moves to from `pos` in an input of `size` bytes (for
+// AVSEEK_SIZE: the size itself), or AVERROR(EINVAL) for an unknown whence, an overflow or a
+// target before the start. Shared by the file and memory inputs.
+int64_t SeekTarget(int64_t pos, int64_t size, int64_t offset, int whence) {
+  int64_t base;
+  switch (whence) {
+    case AVSEEK_SIZE:
+      return size;
+    case SEEK_SET:
+      base = 0;
+      break;
+    case SEEK_CUR:
+      base = pos;
+      break;
+    case SEEK_END:
+      base = size;
+      break;
+    default:
+      return AVERROR(EINVAL);
+  }
+  if (offset > std::numeric_limits<int64_t>::max() - base) return AVERROR(EINVAL);
+  const int64_t target = base + offset;
+  return target < 0 ? AVERROR(EINVAL) : target;
+}
+
 class FileInput : public ByteInput {
  public:
   FileInput(int fd, int64_t size, bool seekable) : fd_(fd), size_(size), seekable_(seekable) {}
@@ -154,27 +179,9 @@ class FileInput : public ByteInput {
   }
 
   int64_t Seek(int64_t offset, int whence) override {
-    int64_t base;
-    switch (whence) {
-      case AVSEEK_SIZE:
-        return size_;
-      case SEEK_SET:
-        base = 0;
-        break;
-      case SEEK_CUR:
-        base = pos_;
-        break;
-      case SEEK_END:
-        base = size_;
-        break;
-      default:
-        return AVERROR(EINVAL);
-    }
-    if (offset > std::numeric_limits<int64_t>::max() - base) return AVERROR(EINVAL);
-    int64_t target = base + offset;
-    if (target < 0) return AVERROR(EINVAL);
-    pos_ = target;
-    return pos_;
+    const int64_t target = SeekTarget(pos_, size_, offset, whence);
+    if (target >= 0 && whence != AVSEEK_SIZE) pos_ = target;
+    return target;
   }
 
   bool seekable() const override { return seekable_; }
@@ -207,27 +214,9 @@ class MemoryInput : public ByteInput {
   }
 
   int64_t Seek(int64_t offset, int whence) override {
-    const int64_t size = static_cast<int64_t>(bytes_.size());
-    int64_t base;
-    switch (whence) {
-      case AVSEEK_SIZE:
-        return size;
-      case SEEK_SET:
-        base = 0;
-        break;
-      case SEEK_CUR:
-        base = static_cast<int64_t>(pos_);
-        break;
-      case SEEK_END:
-        base = size;
-        break;
-      default:
-        return AVERROR(EINVAL);
-    }
-    if (offset > std::numeric_limits<int64_t>::max() - base) return AVERROR(EINVAL);
-    int64_t target = base + offset;
-    if (target < 0) return AVERROR(EINVAL);
-    pos_ = static_cast<size_t>(target);
+    const int64_t target = SeekTarget(static_cast<int64_t>(pos_),
+                                      static_cast<int64_t>(bytes_.size()), offset, whence);
+    if (target >= 0 && whence != AVSEEK_SIZE) pos_ = static_cast<size_t>(target);
     return target;
   }
 
