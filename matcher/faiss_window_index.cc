@@ -2,14 +2,11 @@
 // every call is wrapped and translated to absl::Status here.
 #include <faiss/IndexBinaryFlat.h>
 #include <faiss/impl/FaissException.h>
-#include <faiss/impl/io.h>
-#include <faiss/index_io.h>
 
 #include <exception>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "common/file_util.h"
 #include "matcher/hamming.h"
 #include "matcher/window_index.h"
 
@@ -52,20 +49,6 @@ class FaissFlatWindowIndex : public WindowIndex {
     return absl::OkStatus();
   }
 
-  int64_t memory_bytes() const override { return static_cast<int64_t>(index_->xb.capacity()); }
-
-  absl::Status Save(const std::string& path) const override {
-    faiss::VectorIOWriter writer;
-    try {
-      faiss::write_index_binary(index_.get(), &writer);
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("serialising index for ", path, ": ", e.what()));
-    }
-    return WriteFileAtomically(
-        path, absl::string_view(reinterpret_cast<const char*>(writer.data.data()),
-                                writer.data.size()));
-  }
-
  private:
   std::unique_ptr<faiss::IndexBinaryFlat> index_;
 };
@@ -74,23 +57,6 @@ class FaissFlatWindowIndex : public WindowIndex {
 
 std::unique_ptr<WindowIndex> NewFlatWindowIndex() {
   return std::make_unique<FaissFlatWindowIndex>(std::make_unique<faiss::IndexBinaryFlat>(32));
-}
-
-absl::StatusOr<std::unique_ptr<WindowIndex>> LoadFlatWindowIndex(const std::string& path) {
-  std::unique_ptr<faiss::IndexBinary> loaded;
-  try {
-    loaded.reset(faiss::read_index_binary(path.c_str()));
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("index ", path, ": ", e.what()));
-  }
-  auto* flat = dynamic_cast<faiss::IndexBinaryFlat*>(loaded.get());
-  if (flat == nullptr || flat->d != 32) {
-    return absl::DataLossError(
-        absl::StrCat("index ", path, ": not a flat binary index of 32-bit items"));
-  }
-  loaded.release();
-  return std::unique_ptr<WindowIndex>(
-      std::make_unique<FaissFlatWindowIndex>(std::unique_ptr<faiss::IndexBinaryFlat>(flat)));
 }
 
 }  // namespace trainspotter

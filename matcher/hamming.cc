@@ -27,13 +27,6 @@ int64_t TotalBitErrors(const uint32_t* a, const uint32_t* b, size_t n) {
   return total;
 }
 
-TS_POPCNT_CLONES
-int HammingDistance512(const uint64_t* a, const uint64_t* b) {
-  int d = 0;
-  for (int i = 0; i < 8; ++i) d += __builtin_popcountll(a[i] ^ b[i]);
-  return d;
-}
-
 namespace {
 
 // Max-heap of the k best (distance, row) pairs seen so far, kept as a sorted small array: k is
@@ -84,15 +77,6 @@ void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const
       }
     }
   }
-}
-
-bool HasHardwarePopcount() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("popcnt");
-#else
-  return false;
-#endif
 }
 
 }  // namespace trainspotter

@@ -12,8 +12,6 @@ namespace trainspotter {
 void ItemBitErrors(const uint32_t* a, const uint32_t* b, size_t n, uint8_t* out);
 // Sum of popcount(a[i] ^ b[i]).
 int64_t TotalBitErrors(const uint32_t* a, const uint32_t* b, size_t n);
-// Hamming distance between two 64-byte (512-bit) codes.
-int HammingDistance512(const uint64_t* a, const uint64_t* b);
 
 // Exhaustive k-nearest search of `nq` 512-bit query codes (query q at queries + q * query_stride
 // bytes) against `nb` database codes (code r at database + r * db_stride bytes). Codes may
@@ -24,9 +22,6 @@ int HammingDistance512(const uint64_t* a, const uint64_t* b);
 void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const uint8_t* database,
                    size_t db_stride, size_t nb,
                    int k, int max_distance, int32_t* distances, int64_t* rows);
-
-// True if this CPU has hardware popcount (the fast path is in use).
-bool HasHardwarePopcount();
 
 }  // namespace trainspotter
 

@@ -10,10 +10,8 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 
 namespace trainspotter {
 
@@ -38,18 +36,12 @@ class WindowIndex {
   // Windows that straddle two references are the caller's to discard.
   virtual absl::Status Search(const uint32_t* query_items, int64_t nq, int k, int max_distance,
                               int32_t* distances, int64_t* positions) const = 0;
-  // Bytes of RAM the items take.
-  virtual int64_t memory_bytes() const = 0;
-  // Atomic write (temp file, fsync, rename).
-  virtual absl::Status Save(const std::string& path) const = 0;
 };
 
-// FAISS IndexBinaryFlat (32-bit codes: one per item) holds the items and does the I/O; the scan
+// FAISS IndexBinaryFlat (32-bit codes: one per item) holds the items; the scan
 // runs in our own kernel (matcher/hamming.h) over overlapping 512-bit windows, with hardware
 // popcount where the CPU has it (Debian's libfaiss is built without).
 std::unique_ptr<WindowIndex> NewFlatWindowIndex();
-// DATA_LOSS if the file is unreadable or not such an index.
-absl::StatusOr<std::unique_ptr<WindowIndex>> LoadFlatWindowIndex(const std::string& path);
 
 }  // namespace trainspotter
 
