@@ -7,17 +7,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/random_items.h"
 #include "tests/testing/temp_dir.h"
 
 namespace trainspotter {
 namespace {
 
-std::vector<uint32_t> RandomItems(uint32_t seed, size_t n) {
-  std::mt19937 rng(seed);
-  std::vector<uint32_t> items(n);
-  for (uint32_t& x : items) x = static_cast<uint32_t>(rng());
-  return items;
-}
+using ::trainspotter::testing::RandomItems;
 
 TrackInput MakeTrack(const std::string& id, uint32_t seed, size_t n = 100) {
   TrackInput t;
