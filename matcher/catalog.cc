@@ -108,11 +108,13 @@ class SqliteCatalog : public Catalog {
           key_dataset_[key] = dataset_id;
           return absl::OkStatus();
         }));
-    return reader_->ForEachNarrowband([this](int64_t key, absl::Span<const uint32_t> items) {
-      // A twin too short to index, or of a track the Matcher refused, is no loss.
-      absl::Status st = matcher_->AddNarrowband(key, items);
-      return absl::IsInvalidArgument(st) || absl::IsNotFound(st) ? absl::OkStatus() : st;
-    });
+    TS_RETURN_IF_ERROR(
+        reader_->ForEachNarrowband([this](int64_t key, absl::Span<const uint32_t> items) {
+          // A twin too short to index, or of a track the Matcher refused, is no loss.
+          absl::Status st = matcher_->AddNarrowband(key, items);
+          return absl::IsInvalidArgument(st) || absl::IsNotFound(st) ? absl::OkStatus() : st;
+        }));
+    return matcher_->FinishLoading();
   }
 
   absl::Status EnsureDataset(const std::string& name, const std::string& version,
@@ -243,6 +245,7 @@ class SqliteCatalog : public Catalog {
     mq.items = query.items;
     mq.speed_variants = query.speed_variants;
     mq.phase_variants = query.phase_variants;
+    mq.exhaustive = query.exhaustive;
     mq.max_matches = query.max_matches;
     mq.deadline = query.deadline;
     mq.include_non_members = query.include_non_members;

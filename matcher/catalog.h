@@ -79,6 +79,7 @@ struct CatalogQuery {
   // Also return the best alignments that fail the decision (member = false), for diagnostics.
   bool include_non_members = false;
   std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;  // see MatchQuery
+  bool exhaustive = false;                                               // see MatchQuery
 };
 
 class Catalog {

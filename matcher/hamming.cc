@@ -27,6 +27,41 @@ int64_t TotalBitErrors(const uint32_t* a, const uint32_t* b, size_t n) {
   return total;
 }
 
+TS_POPCNT_CLONES
+void BlockDistances256(const uint32_t* block, const uint32_t* centroids, size_t k, uint16_t* out) {
+  uint64_t b[4];
+  std::memcpy(b, block, sizeof(b));
+  for (size_t i = 0; i < k; ++i) {
+    uint64_t c[4];
+    std::memcpy(c, centroids + i * 8, sizeof(c));
+    out[i] = static_cast<uint16_t>(__builtin_popcountll(b[0] ^ c[0]) + __builtin_popcountll(b[1] ^ c[1]) +
+                                   __builtin_popcountll(b[2] ^ c[2]) + __builtin_popcountll(b[3] ^ c[3]));
+  }
+}
+
+TS_POPCNT_CLONES
+void GatherDistances512(const uint32_t* query, const uint32_t* items, const uint32_t* positions,
+                        size_t n, uint16_t* out) {
+  uint64_t q[8];
+  std::memcpy(q, query, sizeof(q));
+  constexpr size_t kAhead = 16;
+  for (size_t i = 0; i < std::min(n, kAhead); ++i) {
+    __builtin_prefetch(items + positions[i]);
+    __builtin_prefetch(items + positions[i] + 15);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      __builtin_prefetch(items + positions[i + kAhead]);
+      __builtin_prefetch(items + positions[i + kAhead] + 15);
+    }
+    uint64_t c[8];
+    std::memcpy(c, items + positions[i], sizeof(c));
+    int d = 0;
+    for (int w = 0; w < 8; ++w) d += __builtin_popcountll(c[w] ^ q[w]);
+    out[i] = static_cast<uint16_t>(d);
+  }
+}
+
 namespace {
 
 // Max-heap of the k best (distance, row) pairs seen so far, kept as a sorted small array: k is

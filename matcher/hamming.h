@@ -23,6 +23,14 @@ void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const
                    size_t db_stride, size_t nb,
                    int k, int max_distance, int32_t* distances, int64_t* rows);
 
+// out[i] = Hamming distance between the 8 items at `block` and centroid i of `centroids`
+// (k centroids of 8 items each, back to back).
+void BlockDistances256(const uint32_t* block, const uint32_t* centroids, size_t k, uint16_t* out);
+// out[i] = Hamming distance between the 16 items at `query` and the 16 at items + positions[i].
+// Prefetches ahead: the positions are scattered over the item array.
+void GatherDistances512(const uint32_t* query, const uint32_t* items, const uint32_t* positions,
+                        size_t n, uint16_t* out);
+
 }  // namespace trainspotter
 
 #endif  // TRAINSPOTTER_MATCHER_HAMMING_H_

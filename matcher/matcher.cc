@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/fingerprint_types.h"
 #include "matcher/decision.h"
 #include "matcher/hamming.h"
+#include "matcher/imi_index.h"
 #include "matcher/matcher.h"
 #include "matcher/window_index.h"
 
@@ -181,6 +183,12 @@ class FingerprintMatcher : public Matcher {
     return kept;
   }
 
+  absl::Status FinishLoading() override {
+    absl::MutexLock lock(&mu_);
+    finished_loading_ = true;
+    return BuildImiLocked();
+  }
+
   int64_t num_tracks() const override {
     absl::ReaderMutexLock lock(&mu_);
     return live_tracks_;
@@ -202,10 +210,36 @@ class FingerprintMatcher : public Matcher {
     absl::Status s = index_->Append(items, n);
     if (!s.ok()) return s;
     live_items_ += n;
+    if (imi_ != nullptr) {
+      s = imi_->Add(index_->items(), ItemRange{slot.start, n});
+      if (!s.ok()) return s;
+    }
     if (!twin) ++live_tracks_;
     (twin ? twin_slot_of_key_ : slot_of_key_)[key] = static_cast<int32_t>(slots_.size());
     slot_starts_.push_back(slot.start);
     slots_.push_back(slot);
+    if (!finished_loading_) return absl::OkStatus();
+    // Build the index once the references are many enough; rebuild when the side lists of
+    // references added since have grown as large as the index itself.
+    if (imi_ == nullptr ? live_items_ >= options_.approximate_min_items
+                        : imi_->num_added() > std::max<int64_t>(imi_->num_built(), 1 << 20)) {
+      return BuildImiLocked();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status BuildImiLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    imi_.reset();
+    if (live_items_ < options_.approximate_min_items) return absl::OkStatus();
+    std::vector<ItemRange> ranges;
+    ranges.reserve(slots_.size());
+    for (const Slot& s : slots_) {
+      if (s.alive) ranges.push_back({s.start, s.length});
+    }
+    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    auto built = ImiIndex::Build(index_->items(), ranges, threads);
+    if (!built.ok()) return built.status();
+    imi_ = *std::move(built);
     return absl::OkStatus();
   }
 
@@ -259,7 +293,8 @@ class FingerprintMatcher : public Matcher {
     slot_of_key_ = std::move(slot_of_key);
     twin_slot_of_key_ = std::move(twin_slot_of_key);
     dead_items_ = 0;
-    return absl::OkStatus();
+    // Positions moved: the approximate index is rebuilt over the compacted items.
+    return imi_ != nullptr ? BuildImiLocked() : absl::OkStatus();
   }
 
   // One search + verification pass for one version of the query; appends to `out`.
@@ -276,12 +311,16 @@ class FingerprintMatcher : public Matcher {
     const int64_t nq = n - kWindowItems + 1;
     std::vector<int32_t> dist(static_cast<size_t>(nq) * kNeighbours);
     std::vector<int64_t> rows(dist.size());
+    const bool approximate = imi_ != nullptr && !query.exhaustive;
     // Search in slices so that a deadline is noticed during long queries.
     constexpr int64_t kSlice = 256;
     for (int64_t q0 = 0; q0 < nq; q0 += kSlice) {
       const int64_t cnt = std::min(kSlice, nq - q0);
-      absl::Status s = index_->Search(items.data() + q0, cnt, kNeighbours, kMaxWindowDistance,
-                                      &dist[q0 * kNeighbours], &rows[q0 * kNeighbours]);
+      absl::Status s =
+          approximate
+              ? SearchImi(items.data() + q0, cnt, &dist[q0 * kNeighbours], &rows[q0 * kNeighbours])
+              : index_->Search(items.data() + q0, cnt, kNeighbours, kMaxWindowDistance,
+                               &dist[q0 * kNeighbours], &rows[q0 * kNeighbours]);
       if (!s.ok()) return s;
       if (absl::Now() > query.deadline) {
         return absl::DeadlineExceededError("deadline passed while searching the index");
@@ -363,6 +402,37 @@ class FingerprintMatcher : public Matcher {
     return absl::OkStatus();
   }
 
+  // The approximate counterpart of WindowIndex::Search: the kNeighbours nearest windows that
+  // the inverted multi-index reaches for each of the `nq` query windows, same output layout.
+  absl::Status SearchImi(const uint32_t* query, int64_t nq, int32_t* distances,
+                         int64_t* positions) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    std::fill(distances, distances + nq * kNeighbours, INT32_MAX);
+    std::fill(positions, positions + nq * kNeighbours, int64_t{-1});
+    const int budget = static_cast<int>(std::clamp<double>(
+        options_.approximate_probe_fraction * static_cast<double>(imi_->num_postings()),
+        options_.approximate_min_budget, 1 << 30));
+    std::vector<WindowHit> hits = imi_->Search(index_->items(), query, nq + kWindowItems - 1,
+                                               budget, kMaxWindowDistance);
+    std::sort(hits.begin(), hits.end(), [](const WindowHit& a, const WindowHit& b) {
+      if (a.query_window != b.query_window) return a.query_window < b.query_window;
+      if (a.distance != b.distance) return a.distance < b.distance;
+      return a.position < b.position;
+    });
+    int64_t prev = -1;
+    int taken = 0;
+    for (const WindowHit& h : hits) {
+      if (h.query_window != prev) {
+        prev = h.query_window;
+        taken = 0;
+      }
+      if (taken == kNeighbours) continue;
+      distances[h.query_window * kNeighbours + taken] = h.distance;
+      positions[h.query_window * kNeighbours + taken] = h.position;
+      ++taken;
+    }
+    return absl::OkStatus();
+  }
+
   // Refines the alignment (slot, offset) and finds its best segment.
   Verified Verify(const std::vector<uint32_t>& items, int32_t slot_no, int32_t offset0) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -414,6 +484,9 @@ class FingerprintMatcher : public Matcher {
   absl::flat_hash_map<int64_t, int32_t> slot_of_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, int32_t> twin_slot_of_key_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<WindowIndex> index_ ABSL_GUARDED_BY(mu_);
+  // The approximate index over index_'s live references; null while they are few.
+  std::unique_ptr<ImiIndex> imi_ ABSL_GUARDED_BY(mu_);
+  bool finished_loading_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<int64_t> slot_starts_ ABSL_GUARDED_BY(mu_);  // slots_[i].start, ascending
   int64_t dead_items_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t live_items_ ABSL_GUARDED_BY(mu_) = 0;

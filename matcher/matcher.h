@@ -28,6 +28,16 @@ struct MatcherOptions {
   // noise and speech clips (tools/bench/null_calibration.cc) not one scored below 1e-2, so
   // 1e-5 leaves a wide margin while keeping heavily distorted short clips.
   double max_false_match_probability = 1e-5;
+  // From this many indexed items (~34 hours of audio) on, candidates come from the inverted
+  // multi-index (matcher/imi_index.h) instead of an exhaustive scan of every position: the scan
+  // costs ~4.5 ms of CPU per indexed hour, the index a fraction of that. Below it, the scan is
+  // fast enough and finds everything.
+  int64_t approximate_min_items = int64_t{1} << 20;
+  // Postings the index reads per query window: this fraction of all indexed windows, at least
+  // approximate_min_budget. More finds more heavily distorted clips and costs linearly more
+  // (tools/bench-scale.sh measures both against the exhaustive scan).
+  double approximate_probe_fraction = 4e-4;
+  int approximate_min_budget = 2048;
 };
 
 struct MatchQuery {
@@ -46,6 +56,9 @@ struct MatchQuery {
   // diagnostics; by default only members are returned.
   bool include_non_members = false;
   absl::Time deadline = absl::InfiniteFuture();
+  // Scan every reference position even where the approximate index exists (benchmarks measure
+  // what the index misses against this).
+  bool exhaustive = false;
 };
 
 // One reference segment that the query shares audio with.
@@ -83,6 +96,11 @@ class Matcher {
   // Matches best first (members first, then by false_match_probability). An empty result or
   // only non-members means "not in the catalogue". DEADLINE_EXCEEDED past query.deadline.
   virtual absl::StatusOr<std::vector<SegmentMatch>> Match(const MatchQuery& query) const = 0;
+
+  // Called after a bulk load (the catalogue calls it at open): builds the approximate index if
+  // the references are many enough, and from then on keeps it up to date as references are
+  // added (building it when they become many enough). The default does nothing.
+  virtual absl::Status FinishLoading() { return absl::OkStatus(); }
 
   virtual int64_t num_tracks() const = 0;
   virtual int64_t num_items() const = 0;

@@ -6,32 +6,13 @@
 
 #include "common/fingerprint_types.h"
 #include "gtest/gtest.h"
+#include "tests/testing/random_items.h"
 
 namespace trainspotter {
 namespace {
 
-// Music-like synthetic fingerprint: each item flips a few bits of the previous one, so items
-// are correlated in time as Chromaprint's are.
-std::vector<uint32_t> RandomWalk(std::mt19937& rng, size_t n, int flips_per_item = 5) {
-  std::vector<uint32_t> v(n);
-  uint32_t cur = rng();
-  for (size_t i = 0; i < n; ++i) {
-    for (int f = 0; f < flips_per_item; ++f) cur ^= 1u << (rng() % 32);
-    v[i] = cur;
-  }
-  return v;
-}
-
-// Flips each bit with probability `ber`.
-std::vector<uint32_t> WithBitErrors(std::vector<uint32_t> v, double ber, std::mt19937& rng) {
-  std::bernoulli_distribution flip(ber);
-  for (uint32_t& x : v) {
-    for (int b = 0; b < 32; ++b) {
-      if (flip(rng)) x ^= 1u << b;
-    }
-  }
-  return v;
-}
+using ::trainspotter::testing::RandomWalk;
+using ::trainspotter::testing::WithBitErrors;
 
 class MatcherTest : public ::testing::Test {
  protected:
@@ -249,6 +230,71 @@ TEST(MatcherCompactionTest, ManyReplacementsAndRemovalsKeepAnswersRight) {
       EXPECT_NEAR((*r)[0].ref_start, ItemToSeconds(200), kSecondsPerItem);
     }
   }
+}
+
+// The approximate index (MatcherOptions::approximate_min_items reached) against the exhaustive
+// scan on the same matcher: same answers on clips of every reference, before and after the
+// catalogue changes.
+class ApproximateMatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MatcherOptions options;
+    options.approximate_min_items = 1000;  // small enough that 30 references cross it
+    auto m = Matcher::Create(options);
+    ASSERT_TRUE(m.ok()) << m.status();
+    matcher_ = std::move(*m);
+    std::mt19937 rng(4);
+    for (int k = 0; k < 30; ++k) {
+      refs_.push_back(RandomWalk(rng, 700 + 20 * k));
+      ASSERT_TRUE(matcher_->Add(k, refs_.back()).ok());
+    }
+    ASSERT_TRUE(matcher_->FinishLoading().ok());
+  }
+
+  // The top match of a noisy 10 s clip of reference k at `offset`, or -1 for none.
+  std::pair<int64_t, double> Top(int k, size_t offset, bool exhaustive, std::mt19937& rng) {
+    MatchQuery q;
+    q.items = WithBitErrors(std::vector<uint32_t>(refs_[k].begin() + offset,
+                                                  refs_[k].begin() + offset + 78),
+                            0.12, rng);
+    q.exhaustive = exhaustive;
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok() || r->empty()) return {-1, 0};
+    return {(*r)[0].key, (*r)[0].ref_start};
+  }
+
+  std::unique_ptr<Matcher> matcher_;
+  std::vector<std::vector<uint32_t>> refs_;
+};
+
+TEST_F(ApproximateMatcherTest, FindsWhatTheExhaustiveScanFinds) {
+  std::mt19937 rng(8);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int k = static_cast<int>(rng() % refs_.size());
+    const size_t offset = rng() % (refs_[k].size() - 78);
+    auto approximate = Top(k, offset, /*exhaustive=*/false, rng);
+    auto exhaustive = Top(k, offset, /*exhaustive=*/true, rng);
+    EXPECT_EQ(exhaustive.first, k);
+    EXPECT_EQ(approximate.first, k) << "trial " << trial;
+    EXPECT_NEAR(approximate.second, ItemToSeconds(static_cast<double>(offset)), kSecondsPerItem);
+  }
+}
+
+TEST_F(ApproximateMatcherTest, AddsRemovesAndCompactionsStaySearchable) {
+  std::mt19937 rng(9);
+  std::vector<uint32_t> late = RandomWalk(rng, 800);
+  ASSERT_TRUE(matcher_->Add(100, late).ok());
+  refs_.push_back(late);
+  EXPECT_EQ(Top(30, 300, false, rng).first, 100);
+  // Removal takes effect at once; removing most references compacts (and rebuilds the index).
+  ASSERT_TRUE(matcher_->Remove(5).ok());
+  EXPECT_NE(Top(5, 100, false, rng).first, 5);
+  for (int k = 0; k < 25; ++k) ASSERT_TRUE(matcher_->Remove(k).ok());
+  EXPECT_EQ(matcher_->num_tracks(), 6);
+  for (int k = 25; k < 30; ++k) EXPECT_EQ(Top(k, 50, false, rng).first, k);
+  EXPECT_EQ(Top(30, 10, false, rng).first, 100);
+  EXPECT_EQ(Top(3, 10, false, rng).first, -1);
 }
 
 }  // namespace

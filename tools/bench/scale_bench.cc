@@ -79,9 +79,10 @@ struct Outcome {
   bool ok = false, member = false, top_is_expected = false;
 };
 
-Outcome RunQuery(const Catalog& catalog, const Query& q) {
+Outcome RunQuery(const Catalog& catalog, const Query& q, bool exhaustive = false) {
   CatalogQuery cq;
   cq.items = q.items;
+  cq.exhaustive = exhaustive;
   cq.max_matches = 5;
   Outcome o;
   const absl::Time t0 = absl::Now();
@@ -119,6 +120,17 @@ int Main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads for the throughput run")->capture_default_str();
   app.add_option("--max-queries", max_queries,
                  "use only N queries, half members, half not (0 = all)");
+  int64_t exhaustive_queries = 0;
+  app.add_option("--exhaustive-queries", exhaustive_queries,
+                 "also answer the first N member queries by exhaustive scan, and report how many "
+                 "of its hits the approximate index found too");
+  MatcherOptions matcher_options;
+  app.add_option("--probe-fraction", matcher_options.approximate_probe_fraction,
+                 "postings read per query window, as a fraction of the index")
+      ->capture_default_str();
+  app.add_option("--approximate-min-items", matcher_options.approximate_min_items,
+                 "use the approximate index from this many items on")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::ordered_json out;
@@ -167,6 +179,7 @@ int Main(int argc, char** argv) {
   Catalog::OpenOptions oo;
   oo.mode = Catalog::Mode::kReadOnly;
   oo.build_index = true;
+  oo.matcher = matcher_options;
   absl::StatusOr<std::unique_ptr<Catalog>> opened = Catalog::Open(catalog_dir, oo);
   if (!opened.ok()) {
     std::fprintf(stderr, "open %s: %s\n", catalog_dir.c_str(),
@@ -235,6 +248,33 @@ int Main(int argc, char** argv) {
     out["hit_rate_by_ber"] = by_ber;
     out["non_members"] = non_members;
     out["false_positives"] = false_positives;
+
+    // The approximate index against the exhaustive scan, on the same member queries.
+    if (exhaustive_queries > 0) {
+      int64_t asked = 0, exhaustive_hits = 0, both = 0;
+      std::vector<double> exhaustive_cpu;
+      for (size_t i = 0; i < queries.size() && asked < exhaustive_queries; ++i) {
+        if (queries[i].expected.empty() || !outcomes[i].ok) continue;
+        ++asked;
+        Outcome e = RunQuery(catalog, queries[i], /*exhaustive=*/true);
+        exhaustive_cpu.push_back(e.cpu_ms);
+        if (e.top_is_expected) {
+          ++exhaustive_hits;
+          both += outcomes[i].top_is_expected;
+        }
+      }
+      out["exhaustive_queries"] = asked;
+      out["exhaustive_hits"] = exhaustive_hits;
+      out["approximate_found_of_exhaustive"] =
+          exhaustive_hits > 0 ? static_cast<double>(both) / static_cast<double>(exhaustive_hits)
+                              : 0.0;
+      out["exhaustive_p50_cpu_ms"] = Percentile(exhaustive_cpu, 0.5);
+      std::fprintf(stderr,
+                   "exhaustive scan on %lld member queries: %lld hits, of which the approximate "
+                   "index found %lld; exhaustive p50 CPU %.0f ms\n",
+                   static_cast<long long>(asked), static_cast<long long>(exhaustive_hits),
+                   static_cast<long long>(both), Percentile(exhaustive_cpu, 0.5));
+    }
 
     // Throughput: all queries over `threads` threads.
     std::atomic<size_t> next{0};
