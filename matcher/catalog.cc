@@ -276,6 +276,13 @@ class SqliteCatalog : public Catalog {
     return reader_->CheckIntegrity();
   }
 
+  absl::Status Compact() override {
+    TS_RETURN_IF_ERROR(CheckWritable());
+    TS_RETURN_IF_ERROR(CheckIntegrity());
+    absl::MutexLock l(&write_mu_);
+    return writer_->Vacuum();
+  }
+
  private:
   absl::Status CheckWritable() const {
     if (writer_ == nullptr) {

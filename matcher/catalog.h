@@ -141,6 +141,11 @@ class Catalog {
   // Checks the database (SQLite integrity_check, foreign keys, every track has its fingerprint).
   // DATA_LOSS listing what is wrong.
   virtual absl::Status CheckIntegrity() const = 0;
+  // Checks integrity, then gives the space of deleted tracks back to the file system (an atomic
+  // rewrite of the database). The in-memory index needs no compaction of its own: it is rebuilt
+  // from the database at every open, and compacts itself when half its items are deleted.
+  // FAILED_PRECONDITION if read-only; DATA_LOSS (and nothing rewritten) if damaged.
+  virtual absl::Status Compact() = 0;
 };
 
 }  // namespace trainspotter

@@ -843,6 +843,12 @@ absl::Status CatalogStore::CheckIntegrity() {
   return absl::OkStatus();
 }
 
+absl::Status CatalogStore::Vacuum() {
+  TS_RETURN_IF_ERROR(CheckWritable());
+  TS_RETURN_IF_ERROR(Exec("VACUUM"));
+  return Checkpoint();
+}
+
 absl::Status CatalogStore::Checkpoint() {
   if (read_only_) return absl::OkStatus();
   return Exec("PRAGMA wal_checkpoint(TRUNCATE)");

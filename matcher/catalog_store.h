@@ -122,6 +122,9 @@ class CatalogStore {
   absl::Status CheckIntegrity();
   // Moves the WAL into the database file (best effort when readers are active).
   absl::Status Checkpoint();
+  // Rewrites the database without the free pages that deletes leave (SQLite VACUUM: atomic,
+  // so a crash leaves the old file or the new one, never a mix).
+  absl::Status Vacuum();
 
  private:
   CatalogStore(std::string path, bool read_only) : path_(std::move(path)), read_only_(read_only) {}

@@ -11,6 +11,7 @@ int RunIngest(int argc, char** argv);
 int RunQuery(int argc, char** argv);
 int RunDatasets(int argc, char** argv);
 int RunDelete(int argc, char** argv);
+int RunCompact(int argc, char** argv);
 int RunServe(int argc, char** argv);
 int RunScan(int argc, char** argv);
 int RunSynth(int argc, char** argv);

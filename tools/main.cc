@@ -22,6 +22,8 @@ constexpr Command kCommands[] = {
      "is this audio (or any part of it) in the catalogue, and where?"},
     {"datasets", trainspotter::cli::RunDatasets, "list the datasets in a catalogue"},
     {"delete", trainspotter::cli::RunDelete, "delete a dataset or one track from a catalogue"},
+    {"compact", trainspotter::cli::RunCompact,
+     "check a catalogue and give deleted tracks' space back (crash-safe)"},
     {"serve", trainspotter::cli::RunServe, "serve a catalogue over gRPC"},
     {"scan", trainspotter::cli::RunScan,
      "bulk-scan a folder of audio against a trainspotter server"},

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -357,6 +358,46 @@ TEST_F(CatalogTest, NarrowbandTwinsAreStoredReloadedReplacedAndDeleted) {
   auto r = (*cat)->Match(via_twin);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->member);
+}
+
+TEST_F(CatalogTest, CompactShrinksTheFileAndKeepsEveryRemainingTrack) {
+  auto db_bytes = [this] {
+    std::uintmax_t total = 0;
+    for (const char* name : {"catalog.db", "catalog.db-wal"}) {
+      std::error_code ec;
+      const std::uintmax_t n = std::filesystem::file_size(dir_.Join(name), ec);
+      if (!ec) total += n;
+    }
+    return total;
+  };
+  {
+    std::unique_ptr<Catalog> c = OpenRw();
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->EnsureDataset("ds", "1", "").ok());
+    std::vector<TrackInput> tracks;
+    for (int i = 0; i < 200; ++i) tracks.push_back(MakeTrack("t" + std::to_string(i), i, 2000));
+    ASSERT_TRUE(c->AddTracks("ds", tracks).ok());
+    for (int i = 0; i < 150; ++i) ASSERT_TRUE(c->Delete("ds", "t" + std::to_string(i)).ok());
+  }
+  const std::uintmax_t before = db_bytes();
+  {
+    std::unique_ptr<Catalog> c = OpenRw();
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->Compact().ok());
+    EXPECT_EQ(c->num_tracks(), 50);
+    ASSERT_TRUE(c->CheckIntegrity().ok());
+    auto t = c->GetTrack("ds", "t199");
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(t->num_items, 2000);
+  }
+  // 150 of 200 fingerprints (8 KB each) were deleted: the file gives most of their space back.
+  const std::uintmax_t after = db_bytes();
+  EXPECT_LT(after * 2, before) << before << " -> " << after;
+  // Reopened: the matcher gets exactly the 50 remaining fingerprints.
+  auto ro = Open(Catalog::Mode::kReadOnly);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  EXPECT_EQ(last_matcher_->num_tracks(), 50);
+  EXPECT_TRUE(absl::IsFailedPrecondition((*ro)->Compact()));
 }
 
 }  // namespace

@@ -201,6 +201,7 @@ class FakeCatalog : public Catalog {
   }
   int64_t num_unindexed() const override { return 0; }
   absl::Status CheckIntegrity() const override { return absl::OkStatus(); }
+  absl::Status Compact() override { return absl::OkStatus(); }
 
  private:
   struct Track {

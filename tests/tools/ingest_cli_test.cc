@@ -167,7 +167,7 @@ class IngestCliTest : public ::testing::Test {
 };
 
 TEST_F(IngestCliTest, HelpTeachesWithExamples) {
-  for (const char* cmd : {"ingest", "datasets", "delete"}) {
+  for (const char* cmd : {"ingest", "datasets", "delete", "compact"}) {
     RunResult r = Run({cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Examples:"), std::string::npos) << cmd << ": " << r.out;
@@ -342,6 +342,14 @@ TEST_F(IngestCliTest, DatasetsAndDelete) {
   RunResult unknown = Run({"delete", "--catalog", catalog_, "--dataset", "ds"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("no dataset 'ds'"), std::string::npos) << unknown.err;
+
+  RunResult compact = Run({"compact", "--catalog", catalog_});
+  EXPECT_EQ(compact.exit_code, 0) << compact.err;
+  EXPECT_NE(compact.out.find("compacted catalogue"), std::string::npos) << compact.out;
+  RunResult compact_none = Run({"compact", "--catalog", dir_.Join("nothing-here")});
+  EXPECT_EQ(compact_none.exit_code, 1);
+  EXPECT_NE(compact_none.err.find("no catalogue"), std::string::npos) << compact_none.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.Join("nothing-here")));
 }
 
 TEST_F(IngestCliTest, AudioFoldersAreWalkedResumedAndReplaced) {
