@@ -92,6 +92,8 @@ class SqliteCatalog : public Catalog {
     seconds_.store(seconds);
     if (matcher_ == nullptr) return absl::OkStatus();
     absl::MutexLock l(&read_mu_);
+    TS_ASSIGN_OR_RETURN(const int64_t items, reader_->TotalItems());
+    TS_RETURN_IF_ERROR(matcher_->Reserve(items));
     // Lock order: the Matcher's lock is taken before keys_mu_ (Match calls the filter under it),
     // so keys_mu_ is never held while calling into the Matcher.
     TS_RETURN_IF_ERROR(reader_->ForEachFingerprint(

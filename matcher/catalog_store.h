@@ -117,6 +117,8 @@ class CatalogStore {
 
   // Total tracks and seconds of audio in the catalogue.
   absl::Status Totals(int64_t* tracks, double* seconds);
+  // Fingerprint items stored in all, narrowband twins included (sizes an index before loading).
+  absl::StatusOr<int64_t> TotalItems();
 
   // PRAGMA integrity_check plus foreign-key check; DATA_LOSS with SQLite's findings if not ok.
   absl::Status CheckIntegrity();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "matcher/hamming.h"
+#include "matcher/huge_pages.h"
 #include "matcher/window_index.h"
 
 namespace trainspotter {
@@ -19,12 +20,27 @@ class FaissFlatWindowIndex : public WindowIndex {
       : index_(std::move(index)) {}
 
   absl::Status Append(const uint32_t* items, int64_t n) override {
+    const uint8_t* before = index_->xb.data();
     try {
       index_->add(n, reinterpret_cast<const uint8_t*>(items));
     } catch (const std::exception& e) {
       return absl::ResourceExhaustedError(
           absl::StrCat("adding ", n, " items to the index: ", e.what()));
     }
+    // Moved to a bigger buffer: its untouched tail can still get huge pages.
+    if (index_->xb.data() != before) AdviseHugePages(index_->xb.data(), index_->xb.capacity());
+    return absl::OkStatus();
+  }
+
+  absl::Status Reserve(int64_t n) override {
+    if (n <= index_->ntotal) return absl::OkStatus();
+    try {
+      index_->xb.reserve(static_cast<size_t>(n) * sizeof(uint32_t));
+    } catch (const std::exception& e) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("reserving memory for ", n, " items: ", e.what()));
+    }
+    AdviseHugePages(index_->xb.data(), index_->xb.capacity());
     return absl::OkStatus();
   }
 

@@ -40,6 +40,24 @@ void BlockDistances256(const uint32_t* block, const uint32_t* centroids, size_t 
 }
 
 TS_POPCNT_CLONES
+int NearestCentroid256(const uint32_t* block, const uint32_t* centroids, size_t k) {
+  uint64_t b[4];
+  std::memcpy(b, block, sizeof(b));
+  int best = INT_MAX, best_i = 0;
+  for (size_t i = 0; i < k; ++i) {
+    uint64_t c[4];
+    std::memcpy(c, centroids + i * 8, sizeof(c));
+    const int d = __builtin_popcountll(b[0] ^ c[0]) + __builtin_popcountll(b[1] ^ c[1]) +
+                  __builtin_popcountll(b[2] ^ c[2]) + __builtin_popcountll(b[3] ^ c[3]);
+    if (d < best) {
+      best = d;
+      best_i = static_cast<int>(i);
+    }
+  }
+  return best_i;
+}
+
+TS_POPCNT_CLONES
 void GatherDistances512(const uint32_t* query, const uint32_t* items, const uint32_t* positions,
                         size_t n, uint16_t* out) {
   uint64_t q[8];

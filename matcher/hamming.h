@@ -26,6 +26,8 @@ void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const
 // out[i] = Hamming distance between the 8 items at `block` and centroid i of `centroids`
 // (k centroids of 8 items each, back to back).
 void BlockDistances256(const uint32_t* block, const uint32_t* centroids, size_t k, uint16_t* out);
+// The index of the centroid nearest to `block` (the first of equals), as BlockDistances256.
+int NearestCentroid256(const uint32_t* block, const uint32_t* centroids, size_t k);
 // out[i] = Hamming distance between the 16 items at `query` and the 16 at items + positions[i].
 // Prefetches ahead: the positions are scattered over the item array.
 void GatherDistances512(const uint32_t* query, const uint32_t* items, const uint32_t* positions,

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "matcher/hamming.h"
+#include "matcher/huge_pages.h"
 
 namespace trainspotter {
 namespace {
@@ -50,12 +51,10 @@ std::vector<uint32_t> KMeans(const std::vector<const uint32_t*>& blocks, int k, 
                 blocks[order[static_cast<size_t>(c) % order.size()]],
                 kImiBlockItems * sizeof(uint32_t));
   }
-  std::vector<uint16_t> dist(static_cast<size_t>(k));
   std::vector<int> assign(blocks.size());
   for (int it = 0; it < iterations; ++it) {
     for (size_t i = 0; i < blocks.size(); ++i) {
-      BlockDistances256(blocks[i], centroids.data(), static_cast<size_t>(k), dist.data());
-      assign[i] = static_cast<int>(std::min_element(dist.begin(), dist.end()) - dist.begin());
+      assign[i] = NearestCentroid256(blocks[i], centroids.data(), static_cast<size_t>(k));
     }
     std::vector<int32_t> ones(static_cast<size_t>(k) * kImiBlockItems * 32, 0);
     std::vector<int32_t> size(static_cast<size_t>(k), 0);
@@ -149,13 +148,10 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
   }
   index->top_centroids_ = KMeans(sample, index->top_, kTopIterations, &rng);
   std::vector<std::vector<const uint32_t*>> members(static_cast<size_t>(index->top_));
-  {
-    std::vector<uint16_t> dist(static_cast<size_t>(index->top_));
-    for (const uint32_t* b : sample) {
-      BlockDistances256(b, index->top_centroids_.data(), dist.size(), dist.data());
-      members[static_cast<size_t>(std::min_element(dist.begin(), dist.end()) - dist.begin())]
-          .push_back(b);
-    }
+  for (const uint32_t* b : sample) {
+    members[static_cast<size_t>(NearestCentroid256(b, index->top_centroids_.data(),
+                                                   static_cast<size_t>(index->top_)))]
+        .push_back(b);
   }
   index->leaf_centroids_.resize(static_cast<size_t>(index->k_) * kImiBlockItems);
   for (int t = 0; t < index->top_; ++t) {
@@ -189,6 +185,8 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
   index->offsets_.assign(ncells + 1, 0);
   for (uint32_t c : cells) ++index->offsets_[c + 1];
   for (size_t c = 0; c < ncells; ++c) index->offsets_[c + 1] += index->offsets_[c];
+  index->postings_.reserve(static_cast<size_t>(windows));
+  AdviseHugePages(index->postings_.data(), index->postings_.capacity() * sizeof(uint32_t));
   index->postings_.resize(static_cast<size_t>(windows));
   std::vector<uint32_t> fill(index->offsets_.begin(), index->offsets_.end() - 1);
   for (size_t r = 0; r < ranges.size(); ++r) {
@@ -201,13 +199,10 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
 }
 
 uint16_t ImiIndex::Encode(const uint32_t* block) const {
-  uint16_t top_dist[64];  // top_ and sub_ are at most sqrt(kMaxCodebook)
-  BlockDistances256(block, top_centroids_.data(), static_cast<size_t>(top_), top_dist);
-  const int t = static_cast<int>(std::min_element(top_dist, top_dist + top_) - top_dist);
-  uint16_t leaf_dist[64];
-  BlockDistances256(block, &leaf_centroids_[static_cast<size_t>(t) * sub_ * kImiBlockItems],
-                    static_cast<size_t>(sub_), leaf_dist);
-  const int l = static_cast<int>(std::min_element(leaf_dist, leaf_dist + sub_) - leaf_dist);
+  const int t = NearestCentroid256(block, top_centroids_.data(), static_cast<size_t>(top_));
+  const int l = NearestCentroid256(
+      block, &leaf_centroids_[static_cast<size_t>(t) * sub_ * kImiBlockItems],
+      static_cast<size_t>(sub_));
   return static_cast<uint16_t>(t * sub_ + l);
 }
 

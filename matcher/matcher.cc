@@ -183,6 +183,11 @@ class FingerprintMatcher : public Matcher {
     return kept;
   }
 
+  absl::Status Reserve(int64_t items) override {
+    absl::MutexLock lock(&mu_);
+    return index_->Reserve(index_->size() + items);
+  }
+
   absl::Status FinishLoading() override {
     absl::MutexLock lock(&mu_);
     finished_loading_ = true;

@@ -97,6 +97,12 @@ class Matcher {
   // only non-members means "not in the catalogue". DEADLINE_EXCEEDED past query.deadline.
   virtual absl::StatusOr<std::vector<SegmentMatch>> Match(const MatchQuery& query) const = 0;
 
+  // A hint before a bulk load of about `items` items in all (references and twins): memory is
+  // set aside at once instead of growing. The default ignores it.
+  virtual absl::Status Reserve(int64_t items) {
+    (void)items;
+    return absl::OkStatus();
+  }
   // Called after a bulk load (the catalogue calls it at open): builds the approximate index if
   // the references are many enough, and from then on keeps it up to date as references are
   // added (building it when they become many enough). The default does nothing.

@@ -25,6 +25,9 @@ class WindowIndex {
 
   // Appends `n` items; they get positions size() .. size()+n-1.
   virtual absl::Status Append(const uint32_t* items, int64_t n) = 0;
+  // Makes room for `n` items in all (a hint before a bulk load: no reallocation, and the room
+  // is backed by huge pages where the kernel allows).
+  virtual absl::Status Reserve(int64_t n) = 0;
   // Removes every item.
   virtual void Clear() = 0;
   // The items, positions 0 .. size()-1. Valid until the next Append/Clear.

@@ -34,6 +34,47 @@ TEST(HammingTest, BitErrorsMatchNaiveCount) {
   EXPECT_EQ(TotalBitErrors(a.data(), b.data(), a.size()), sum);
 }
 
+// Bit-by-bit count over n items.
+int NaiveItems(const uint32_t* a, const uint32_t* b, int n) {
+  int d = 0;
+  for (int i = 0; i < n; ++i) {
+    for (int bit = 0; bit < 32; ++bit) d += static_cast<int>(((a[i] ^ b[i]) >> bit) & 1u);
+  }
+  return d;
+}
+
+TEST(HammingTest, BlockKernelsMatchNaiveCounts) {
+  std::mt19937 rng(6);
+  std::vector<uint32_t> items(5000);
+  for (auto& x : items) x = rng();
+  std::vector<uint32_t> centroids(100 * 8);
+  for (auto& x : centroids) x = rng();
+  for (int trial = 0; trial < 50; ++trial) {
+    const uint32_t* block = items.data() + rng() % (items.size() - 8);  // any alignment
+    std::vector<uint16_t> dist(100);
+    BlockDistances256(block, centroids.data(), 100, dist.data());
+    int best = INT_MAX, best_i = -1;
+    for (int c = 0; c < 100; ++c) {
+      const int naive = NaiveItems(block, centroids.data() + c * 8, 8);
+      ASSERT_EQ(dist[c], naive);
+      if (naive < best) {
+        best = naive;
+        best_i = c;
+      }
+    }
+    EXPECT_EQ(NearestCentroid256(block, centroids.data(), 100), best_i);
+  }
+  // Windows gathered from scattered positions.
+  std::vector<uint32_t> positions;
+  for (int i = 0; i < 300; ++i) positions.push_back(rng() % (items.size() - 16));
+  const uint32_t* query = items.data() + 17;
+  std::vector<uint16_t> out(positions.size());
+  GatherDistances512(query, items.data(), positions.data(), positions.size(), out.data());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    ASSERT_EQ(out[i], NaiveItems(query, items.data() + positions[i], 16)) << i;
+  }
+}
+
 TEST(HammingTest, KnnAgreesWithBruteForceOnUnalignedQueries) {
   std::mt19937 rng(11);
   const size_t nb = 3000, nq = 37, k = 5;
