@@ -6,8 +6,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -26,6 +29,8 @@ namespace {
 
 constexpr char kDatabaseFile[] = "catalog.db";
 constexpr char kLockFile[] = "LOCK";
+// The Matcher's snapshot (Catalog::WriteIndexSnapshot): a cache, rebuilt from catalog.db.
+constexpr char kSnapshotFile[] = "index.snapshot";
 
 // The writer's lock: flock(2) on DIR/LOCK, which also records the holder's pid for the message
 // the next would-be writer sees. The kernel drops the lock when the holder dies, however it dies,
@@ -92,6 +97,13 @@ class SqliteCatalog : public Catalog {
     seconds_.store(seconds);
     if (matcher_ == nullptr) return absl::OkStatus();
     absl::MutexLock l(&read_mu_);
+    absl::Status from_snapshot = LoadFromSnapshotLocked();
+    if (from_snapshot.ok()) return matcher_->FinishLoading();
+    if (!absl::IsNotFound(from_snapshot) && !absl::IsUnimplemented(from_snapshot)) {
+      // The snapshot is a cache: a damaged or outdated one costs time, never answers.
+      std::fprintf(stderr, "warning: %s; indexing the catalogue's fingerprints instead\n",
+                   std::string(from_snapshot.message()).c_str());
+    }
     TS_ASSIGN_OR_RETURN(const int64_t items, reader_->TotalItems());
     TS_RETURN_IF_ERROR(matcher_->Reserve(items));
     // Lock order: the Matcher's lock is taken before keys_mu_ (Match calls the filter under it),
@@ -117,6 +129,72 @@ class SqliteCatalog : public Catalog {
           return absl::IsInvalidArgument(st) || absl::IsNotFound(st) ? absl::OkStatus() : st;
         }));
     return matcher_->FinishLoading();
+  }
+
+  // The Matcher from DIR/index.snapshot, then brought up to date with the database: references
+  // deleted or changed since the snapshot are removed, tracks added or changed since are read
+  // and added. NOT_FOUND if there is no snapshot; the Matcher is untouched on any error.
+  absl::Status LoadFromSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
+    const std::string path = absl::StrCat(dir_, "/", kSnapshotFile);
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return absl::NotFoundError(path);
+    TS_ASSIGN_OR_RETURN(auto stamps, matcher_->ReadSnapshot(path));
+    absl::flat_hash_map<int64_t, int64_t> in_snapshot(stamps.begin(), stamps.end());
+    std::vector<int64_t> to_load;
+    absl::flat_hash_map<int64_t, int64_t> datasets;
+    TS_RETURN_IF_ERROR(reader_->ForEachTrackStamp(
+        [&](int64_t key, int64_t dataset_id, int64_t stamp) -> absl::Status {
+          datasets[key] = dataset_id;
+          auto it = in_snapshot.find(key);
+          if (it != in_snapshot.end() && it->second == stamp) {
+            in_snapshot.erase(it);  // unchanged
+          } else {
+            to_load.push_back(key);
+          }
+          return absl::OkStatus();
+        }));
+    // What is left was deleted or changed since the snapshot.
+    for (const auto& [key, stamp] : in_snapshot) TS_RETURN_IF_ERROR(matcher_->Remove(key));
+    for (int64_t key : to_load) {
+      TS_ASSIGN_OR_RETURN(std::optional<std::vector<uint32_t>> items, reader_->GetItems(key));
+      if (!items.has_value()) continue;  // deleted meanwhile
+      absl::Status st = matcher_->Add(key, *items);
+      if (absl::IsInvalidArgument(st)) {
+        num_unindexed_.fetch_add(1);
+        datasets.erase(key);
+        continue;
+      }
+      TS_RETURN_IF_ERROR(st);
+      TS_ASSIGN_OR_RETURN(std::optional<std::vector<uint32_t>> twin,
+                          reader_->GetNarrowbandItems(key));
+      if (twin.has_value()) {
+        st = matcher_->AddNarrowband(key, *twin);
+        if (!st.ok() && !absl::IsInvalidArgument(st)) return st;
+      }
+    }
+    absl::MutexLock k(&keys_mu_);
+    key_dataset_ = std::move(datasets);
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteIndexSnapshot() override {
+    TS_RETURN_IF_ERROR(CheckWritable());
+    if (matcher_ == nullptr) {
+      return absl::FailedPreconditionError("catalogue opened without an index: nothing to write");
+    }
+    absl::MutexLock w(&write_mu_);  // no write of ours in between: stamps match the Matcher
+    absl::flat_hash_map<int64_t, int64_t> stamps;
+    {
+      absl::MutexLock l(&read_mu_);
+      TS_RETURN_IF_ERROR(reader_->ForEachTrackStamp([&](int64_t key, int64_t, int64_t stamp) {
+        stamps[key] = stamp;
+        return absl::OkStatus();
+      }));
+    }
+    return matcher_->WriteSnapshot(absl::StrCat(dir_, "/", kSnapshotFile), [&](int64_t key) {
+      auto it = stamps.find(key);
+      return it == stamps.end() ? int64_t{0} : it->second;
+    });
   }
 
   absl::Status EnsureDataset(const std::string& name, const std::string& version,

@@ -146,6 +146,14 @@ class Catalog {
   // from the database at every open, and compacts itself when half its items are deleted.
   // FAILED_PRECONDITION if read-only; DATA_LOSS (and nothing rewritten) if damaged.
   virtual absl::Status Compact() = 0;
+  // Writes the loaded index to DIR/index.snapshot (atomically), from which later opens read it
+  // back instead of re-indexing every fingerprint: a 1M-track catalogue opens in seconds, not
+  // a minute. Tracks added, changed or deleted after the snapshot are reconciled at open (read
+  // from the database), so a stale snapshot costs time, never answers; a damaged one is
+  // ignored with a warning. FAILED_PRECONDITION if read-only or opened without an index.
+  virtual absl::Status WriteIndexSnapshot() {
+    return absl::UnimplementedError("this catalogue writes no index snapshots");
+  }
 };
 
 }  // namespace trainspotter

@@ -682,6 +682,58 @@ absl::StatusOr<std::optional<std::vector<uint32_t>>> CatalogStore::GetItems(int6
   return std::optional<std::vector<uint32_t>>(std::move(items));
 }
 
+absl::StatusOr<std::optional<std::vector<uint32_t>>> CatalogStore::GetNarrowbandItems(
+    int64_t key) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT items FROM narrowband WHERE track_rowid = ?1", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    sqlite3_finalize(s);  // a catalogue from before twins, opened read-only
+    return std::optional<std::vector<uint32_t>>();
+  }
+  sqlite3_bind_int64(s, 1, key);
+  const int rc = sqlite3_step(s);
+  std::optional<std::vector<uint32_t>> out;
+  if (rc == SQLITE_ROW) {
+    out.emplace();
+    DecodeItems(sqlite3_column_blob(s, 0), static_cast<size_t>(sqlite3_column_bytes(s, 0)),
+                &*out);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("read narrowband fingerprint");
+  return out;
+}
+
+absl::Status CatalogStore::ForEachTrackStamp(
+    const std::function<absl::Status(int64_t, int64_t, int64_t)>& fn) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT id, dataset_id, num_items, updated_at, content_hash FROM tracks "
+                         "ORDER BY id",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  int rc;
+  absl::Status status;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    // FNV-1a: stable across processes and builds (absl::Hash is not).
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](const void* p, size_t n) {
+      for (size_t i = 0; i < n; ++i) {
+        h = (h ^ static_cast<const unsigned char*>(p)[i]) * 1099511628211ull;
+      }
+    };
+    const int64_t num_items = sqlite3_column_int64(s, 2), updated = sqlite3_column_int64(s, 3);
+    mix(&num_items, sizeof(num_items));
+    mix(&updated, sizeof(updated));
+    mix(sqlite3_column_blob(s, 4), static_cast<size_t>(sqlite3_column_bytes(s, 4)));
+    status = fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), static_cast<int64_t>(h));
+    if (!status.ok()) break;
+  }
+  if (status.ok() && rc != SQLITE_DONE) status = Error("read tracks");
+  sqlite3_finalize(s);
+  return status;
+}
+
 absl::Status CatalogStore::ForEachFingerprint(
     const std::function<absl::Status(int64_t, int64_t, absl::Span<const uint32_t>)>& fn) {
   sqlite3_stmt* s = nullptr;

@@ -97,6 +97,14 @@ class CatalogStore {
   // The fingerprint items of `key`; nullopt if absent.
   absl::StatusOr<std::optional<std::vector<uint32_t>>> GetItems(int64_t key);
 
+  // The narrowband twin's items of `key`; nullopt if it has none.
+  absl::StatusOr<std::optional<std::vector<uint32_t>>> GetNarrowbandItems(int64_t key);
+  // Calls `fn(key, dataset_id, stamp)` for every track, in key order, without reading
+  // fingerprints. `stamp` changes whenever the track's fingerprint may have (it hashes the item
+  // count, the content hash and the time of the last write).
+  absl::Status ForEachTrackStamp(
+      const std::function<absl::Status(int64_t key, int64_t dataset_id, int64_t stamp)>& fn);
+
   // Calls `fn(key, dataset_id, items)` for every stored fingerprint, in key order. Stops at and
   // returns the first error `fn` returns.
   absl::Status ForEachFingerprint(

@@ -220,6 +220,77 @@ absl::Status ImiIndex::Add(const uint32_t* items, ItemRange range) {
   return absl::OkStatus();
 }
 
+namespace {
+
+template <typename T>
+absl::Status WriteVector(AtomicFileWriter* out, const std::vector<T>& v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  absl::Status s = out->Append(&n, sizeof(n));
+  if (!s.ok()) return s;
+  return out->Append(v.data(), v.size() * sizeof(T));
+}
+
+template <typename T>
+absl::Status ReadVector(FileReader* in, int64_t max_size, std::vector<T>* v) {
+  int64_t n = 0;
+  absl::Status s = in->Read(&n, sizeof(n));
+  if (!s.ok()) return s;
+  if (n < 0 || n > max_size) {
+    return absl::DataLossError(absl::StrCat("index snapshot: a table of ", n, " entries"));
+  }
+  v->reserve(static_cast<size_t>(n));
+  AdviseHugePages(v->data(), v->capacity() * sizeof(T));
+  v->resize(static_cast<size_t>(n));
+  return in->Read(v->data(), v->size() * sizeof(T));
+}
+
+}  // namespace
+
+absl::Status ImiIndex::Write(AtomicFileWriter* out) const {
+  if (num_added_ != 0) {
+    return absl::FailedPreconditionError("index has references added since it was built");
+  }
+  const int32_t dims[3] = {k_, top_, sub_};
+  absl::Status s = out->Append(dims, sizeof(dims));
+  if (s.ok()) s = WriteVector(out, top_centroids_);
+  if (s.ok()) s = WriteVector(out, leaf_centroids_);
+  if (s.ok()) s = WriteVector(out, offsets_);
+  if (s.ok()) s = WriteVector(out, postings_);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Read(FileReader* in, int64_t num_items) {
+  auto index = std::unique_ptr<ImiIndex>(new ImiIndex());
+  int32_t dims[3] = {};
+  absl::Status s = in->Read(dims, sizeof(dims));
+  if (!s.ok()) return s;
+  index->k_ = dims[0];
+  index->top_ = dims[1];
+  index->sub_ = dims[2];
+  if (index->k_ < 1 || index->k_ > kMaxCodebook || index->top_ < 1 || index->sub_ < 1 ||
+      index->top_ * index->sub_ != index->k_ || index->top_ > 64 || index->sub_ > 64) {
+    return absl::DataLossError("index snapshot: bad codebook dimensions");
+  }
+  const int64_t k = index->k_;
+  if (!(s = ReadVector(in, index->top_ * kImiBlockItems, &index->top_centroids_)).ok()) return s;
+  if (!(s = ReadVector(in, k * kImiBlockItems, &index->leaf_centroids_)).ok()) return s;
+  if (!(s = ReadVector(in, k * k + 1, &index->offsets_)).ok()) return s;
+  if (!(s = ReadVector(in, num_items / kImiStride + 1, &index->postings_)).ok()) return s;
+  if (static_cast<int64_t>(index->top_centroids_.size()) != index->top_ * kImiBlockItems ||
+      static_cast<int64_t>(index->leaf_centroids_.size()) != k * kImiBlockItems ||
+      static_cast<int64_t>(index->offsets_.size()) != k * k + 1 || index->offsets_[0] != 0 ||
+      index->offsets_.back() != index->postings_.size() ||
+      !std::is_sorted(index->offsets_.begin(), index->offsets_.end())) {
+    return absl::DataLossError("index snapshot: inconsistent posting lists");
+  }
+  for (uint32_t p : index->postings_) {
+    if (static_cast<int64_t>(p) + kWindow > num_items) {
+      return absl::DataLossError("index snapshot: a posting past the end of the items");
+    }
+  }
+  return index;
+}
+
 int64_t ImiIndex::num_postings() const {
   return static_cast<int64_t>(postings_.size()) + num_added_;
 }

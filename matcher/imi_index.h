@@ -24,6 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/file_util.h"
 
 namespace trainspotter {
 
@@ -59,6 +60,11 @@ class ImiIndex {
   // was built over (it may have grown since).
   std::vector<WindowHit> Search(const uint32_t* items, const uint32_t* query, int64_t n,
                                 int budget, int max_distance) const;
+
+  // Writes the index (which must have no references added since Build) after `out`'s
+  // current position; Read reads it back, checking it against an item array of `num_items`.
+  absl::Status Write(AtomicFileWriter* out) const;
+  static absl::StatusOr<std::unique_ptr<ImiIndex>> Read(FileReader* in, int64_t num_items);
 
   int codebook_size() const { return k_; }
   int64_t num_postings() const;

@@ -13,8 +13,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/file_util.h"
 #include "common/fingerprint_types.h"
+#include "common/status_macros.h"
 #include "matcher/decision.h"
 #include "matcher/hamming.h"
 #include "matcher/imi_index.h"
@@ -38,6 +41,28 @@ constexpr int kRefineRadius = 2;
 constexpr int kSegmentBreakEven = 12;
 // Shortest segment reported: 12 items (~1.5 s of item positions; a 5 s clip yields ~19 items).
 constexpr int64_t kMinSegmentItems = 12;
+
+// Snapshot file (native byte order): header, one SnapshotSlot per reference in item order, the
+// items, the approximate index if built (ImiIndex::Write), the end marker.
+constexpr char kSnapshotMagic[8] = {'T', 'S', 'S', 'N', 'A', 'P', '0', '1'};
+constexpr char kSnapshotEnd[8] = {'T', 'S', 'S', 'N', 'A', 'P', 'N', 'D'};
+constexpr int32_t kSnapshotVersion = 1;
+
+struct SnapshotHeader {
+  char magic[8] = {'T', 'S', 'S', 'N', 'A', 'P', '0', '1'};
+  int32_t version = kSnapshotVersion;
+  int32_t window_items = kWindowItems;
+  int64_t slots = 0;
+  int64_t items = 0;
+  int64_t has_index = 0;
+};
+
+struct SnapshotSlot {
+  int64_t key;
+  int64_t stamp;
+  int64_t length;
+  int64_t twin;
+};
 
 // One reference: its items are index positions [start, start + length).
 struct Slot {
@@ -191,7 +216,129 @@ class FingerprintMatcher : public Matcher {
   absl::Status FinishLoading() override {
     absl::MutexLock lock(&mu_);
     finished_loading_ = true;
+    // An index read from a snapshot is kept (references added since sit in its side lists)
+    // unless those outgrew it.
+    if (imi_ != nullptr &&
+        imi_->num_added() <= std::max<int64_t>(imi_->num_built(), 1 << 20)) {
+      return absl::OkStatus();
+    }
     return BuildImiLocked();
+  }
+
+  absl::Status WriteSnapshot(const std::string& path,
+                             const std::function<int64_t(int64_t)>& stamp) override {
+    absl::MutexLock lock(&mu_);
+    // The file holds live references only, and an index without side lists.
+    if (dead_items_ > 0) TS_RETURN_IF_ERROR(CompactLocked());
+    if (imi_ != nullptr && imi_->num_added() > 0) TS_RETURN_IF_ERROR(BuildImiLocked());
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(path));
+    SnapshotHeader header;
+    header.slots = static_cast<int64_t>(slots_.size());
+    header.items = index_->size();
+    header.has_index = imi_ != nullptr ? 1 : 0;
+    TS_RETURN_IF_ERROR(out->Append(&header, sizeof(header)));
+    for (const Slot& s : slots_) {
+      const SnapshotSlot row = {s.key, stamp(s.key), s.length, s.twin ? 1 : 0};
+      TS_RETURN_IF_ERROR(out->Append(&row, sizeof(row)));
+    }
+    TS_RETURN_IF_ERROR(
+        out->Append(index_->items(), static_cast<size_t>(index_->size()) * sizeof(uint32_t)));
+    if (imi_ != nullptr) TS_RETURN_IF_ERROR(imi_->Write(out.get()));
+    TS_RETURN_IF_ERROR(out->Append(kSnapshotEnd, sizeof(kSnapshotEnd)));
+    return out->Commit();
+  }
+
+  absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> ReadSnapshot(
+      const std::string& path) override {
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<FileReader> in, FileReader::Open(path));
+    auto damaged = [&path](absl::string_view why) {
+      return absl::DataLossError(absl::StrCat("index snapshot ", path, ": ", why));
+    };
+    SnapshotHeader header;
+    TS_RETURN_IF_ERROR(in->Read(&header, sizeof(header)));
+    if (std::memcmp(header.magic, kSnapshotMagic, sizeof(header.magic)) != 0) {
+      return damaged("not a trainspotter index snapshot");
+    }
+    if (header.version != kSnapshotVersion || header.window_items != kWindowItems) {
+      return damaged(absl::StrCat("format version ", header.version, ", this build reads ",
+                                  kSnapshotVersion));
+    }
+    if (header.slots < 0 || header.items < 0 ||
+        header.slots > in->size() / static_cast<int64_t>(sizeof(SnapshotSlot)) ||
+        header.items > in->size() / static_cast<int64_t>(sizeof(uint32_t)) ||
+        header.slots * static_cast<int64_t>(sizeof(SnapshotSlot)) +
+                header.items * static_cast<int64_t>(sizeof(uint32_t)) >
+            in->size()) {
+      return damaged("shorter than its header says (truncated?)");
+    }
+    // Everything is read into fresh structures and swapped in at the end: all or nothing.
+    std::vector<Slot> slots;
+    std::vector<int64_t> starts;
+    absl::flat_hash_map<int64_t, int32_t> slot_of_key, twin_slot_of_key;
+    std::vector<std::pair<int64_t, int64_t>> stamps;
+    int64_t next = 0, live_items = 0, live_tracks = 0;
+    for (int64_t i = 0; i < header.slots; ++i) {
+      SnapshotSlot row;
+      TS_RETURN_IF_ERROR(in->Read(&row, sizeof(row)));
+      if (row.length < kWindowItems || next + row.length > header.items) {
+        return damaged("a reference outside the item array");
+      }
+      auto& map = row.twin != 0 ? twin_slot_of_key : slot_of_key;
+      if (!map.emplace(row.key, static_cast<int32_t>(slots.size())).second) {
+        return damaged(absl::StrCat("reference ", row.key, " appears twice"));
+      }
+      Slot s;
+      s.key = row.key;
+      s.start = next;
+      s.length = row.length;
+      s.alive = true;
+      s.twin = row.twin != 0;
+      next += row.length;
+      live_items += row.length;
+      if (!s.twin) {
+        ++live_tracks;
+        stamps.emplace_back(row.key, row.stamp);
+      }
+      starts.push_back(s.start);
+      slots.push_back(s);
+    }
+    if (next != header.items) return damaged("references do not cover the item array");
+    for (const auto& [key, slot] : twin_slot_of_key) {
+      if (!slot_of_key.contains(key)) return damaged("a narrowband twin without its reference");
+    }
+    std::unique_ptr<WindowIndex> items = NewFlatWindowIndex();
+    TS_RETURN_IF_ERROR(items->Reserve(header.items));
+    std::vector<uint32_t> chunk;
+    constexpr int64_t kChunk = int64_t{1} << 24;  // 64 MiB
+    for (int64_t done = 0; done < header.items;) {
+      const int64_t n = std::min(kChunk, header.items - done);
+      chunk.resize(static_cast<size_t>(n));
+      TS_RETURN_IF_ERROR(in->Read(chunk.data(), chunk.size() * sizeof(uint32_t)));
+      TS_RETURN_IF_ERROR(items->Append(chunk.data(), n));
+      done += n;
+    }
+    std::unique_ptr<ImiIndex> imi;
+    if (header.has_index != 0) {
+      TS_ASSIGN_OR_RETURN(imi, ImiIndex::Read(in.get(), header.items));
+    }
+    char end[sizeof(kSnapshotEnd)];
+    TS_RETURN_IF_ERROR(in->Read(end, sizeof(end)));
+    if (std::memcmp(end, kSnapshotEnd, sizeof(end)) != 0) return damaged("no end marker");
+
+    absl::MutexLock lock(&mu_);
+    if (!slots_.empty()) {
+      return absl::FailedPreconditionError("a snapshot loads into an empty matcher only");
+    }
+    index_ = std::move(items);
+    imi_ = std::move(imi);
+    slots_ = std::move(slots);
+    slot_starts_ = std::move(starts);
+    slot_of_key_ = std::move(slot_of_key);
+    twin_slot_of_key_ = std::move(twin_slot_of_key);
+    live_items_ = live_items;
+    live_tracks_ = live_tracks;
+    dead_items_ = 0;
+    return stamps;
   }
 
   int64_t num_tracks() const override {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -103,6 +104,26 @@ class Matcher {
     (void)items;
     return absl::OkStatus();
   }
+  // Snapshots: everything Add/AddNarrowband loaded, and the approximate index built over it,
+  // in one file, so that a large catalogue opens by reading it back instead of re-indexing
+  // every fingerprint. `stamp(key)` is stored beside each reference (the catalogue uses it to
+  // see which references changed since). Written atomically (temporary file, fsync, rename).
+  // The defaults are UNIMPLEMENTED.
+  virtual absl::Status WriteSnapshot(const std::string& path,
+                                     const std::function<int64_t(int64_t key)>& stamp) {
+    (void)path;
+    (void)stamp;
+    return absl::UnimplementedError("this matcher writes no snapshots");
+  }
+  // Loads a snapshot into an empty matcher: all or nothing (DATA_LOSS naming the problem if the
+  // file is damaged, FAILED_PRECONDITION if references were added already). Returns each
+  // reference's (key, stamp).
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> ReadSnapshot(
+      const std::string& path) {
+    (void)path;
+    return absl::UnimplementedError("this matcher reads no snapshots");
+  }
+
   // Called after a bulk load (the catalogue calls it at open): builds the approximate index if
   // the references are many enough, and from then on keeps it up to date as references are
   // added (building it when they become many enough). The default does nothing.

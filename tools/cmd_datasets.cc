@@ -49,11 +49,16 @@ Examples:
 
 constexpr const char* kCompactFooter = R"(
 Checks the catalogue (SQLite integrity, every track has its fingerprint), then rewrites the
-database without the pages that deleted tracks left free. The rewrite is one SQLite
-transaction: killed at any point, the catalogue is the old one or the compacted one. It takes
-the writer lock (an ingest cannot run at the same time); readers and `serve` keep working.
-The search index needs no command: it is rebuilt from the database whenever a catalogue is
-opened, and compacts itself in memory once half of it is deleted.
+database without the pages that deleted tracks left free, then writes the search index as it
+is now to DIR/index.snapshot. The rewrite is one SQLite transaction and the snapshot is
+written to a temporary file and renamed: killed at any point, the catalogue is the old one or
+the compacted one. It takes the writer lock (an ingest cannot run at the same time); readers
+and `serve` keep working.
+
+Without a snapshot, every open (query, serve) indexes every fingerprint again: ~70 s for 1M
+tracks. With one, an open reads it back and only indexes tracks added or changed since, so run
+compact after a large ingest. The snapshot is a cache (about the size of the fingerprints):
+deleting it is safe, and a stale or damaged one never changes an answer.
 
 Examples:
   trainspotter delete --catalog cat --dataset old-scrape && trainspotter compact --catalog cat
@@ -95,7 +100,7 @@ int RunCompact(int argc, char** argv) {
   }
   Catalog::OpenOptions open;
   open.mode = Catalog::Mode::kReadWrite;
-  open.build_index = false;
+  open.build_index = true;
   absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(dir, open);
   if (!catalog.ok()) {
     std::fprintf(stderr, "trainspotter compact: %s\n",
@@ -113,6 +118,16 @@ int RunCompact(int argc, char** argv) {
   std::printf("compacted catalogue %s: %.1f MB -> %.1f MB (%lld tracks)\n", dir.c_str(),
               static_cast<double>(before) / 1e6, static_cast<double>(after) / 1e6,
               static_cast<long long>((*catalog)->num_tracks()));
+  s = (*catalog)->WriteIndexSnapshot();
+  if (!s.ok()) {
+    std::fprintf(stderr, "trainspotter compact: index snapshot of %s: %s\n", dir.c_str(),
+                 std::string(s.message()).c_str());
+    return 1;
+  }
+  std::error_code ec;
+  const auto snapshot = std::filesystem::file_size(std::filesystem::path(dir) / "index.snapshot", ec);
+  std::printf("wrote index snapshot %s/index.snapshot: %.1f MB\n", dir.c_str(),
+              ec ? 0.0 : static_cast<double>(snapshot) / 1e6);
   return 0;
 }
 

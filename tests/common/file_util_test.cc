@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -49,6 +51,42 @@ TEST(FileUtilTest, ReadFileRefusesOversize) {
   auto got = ReadFile(dir + "/big", 999);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(FileUtilTest, StreamedAtomicWriteIsAllOrNothing) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/snapshot";
+  ASSERT_TRUE(WriteFileAtomically(path, "old").ok());
+  {
+    auto w = AtomicFileWriter::Create(path);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_TRUE((*w)->Append("half", 4).ok());
+    // Abandoned before Commit (as by an error or a crash): the old file stays, no temp left.
+  }
+  EXPECT_EQ(*ReadFile(path), "old");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir),
+                          std::filesystem::directory_iterator()),
+            1);
+  auto w = AtomicFileWriter::Create(path);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append("new ", 4).ok());
+  ASSERT_TRUE((*w)->Append("contents", 8).ok());
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_FALSE((*w)->Append("x", 1).ok());
+  EXPECT_EQ(*ReadFile(path), "new contents");
+
+  auto r = FileReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->size(), 12);
+  char buf[8];
+  ASSERT_TRUE((*r)->Read(buf, 4).ok());
+  EXPECT_EQ(std::string(buf, 4), "new ");
+  absl::Status past_end = (*r)->Read(buf, 8);  // 8 wanted, 8 left: fine
+  EXPECT_TRUE(past_end.ok()) << past_end;
+  absl::Status truncated = (*r)->Read(buf, 1);
+  EXPECT_TRUE(absl::IsDataLoss(truncated)) << truncated;
+  EXPECT_NE(truncated.message().find(path), std::string::npos);
+  EXPECT_TRUE(absl::IsNotFound(FileReader::Open(dir + "/missing").status()));
 }
 
 TEST(FileUtilTest, AtomicWriteIntoMissingDirectoryFails) {

@@ -309,6 +309,83 @@ TEST_F(CatalogTest, RealMatcherFindsAStoredTrackAfterReopen) {
   EXPECT_FALSE(miss->member);
 }
 
+// The index snapshot written by WriteIndexSnapshot: later opens read it back, then catch up with
+// what changed in the database since (added, replaced and deleted tracks, narrowband twins), and
+// a damaged snapshot falls back to indexing the fingerprints. Every answer stays the same.
+TEST_F(CatalogTest, IndexSnapshotIsReadBackAndReconciledWithLaterWrites) {
+  Catalog::OpenOptions options;
+  options.matcher.approximate_min_items = 1000;  // the snapshot carries the approximate index
+  std::vector<TrackInput> tracks;
+  for (uint32_t i = 0; i < 20; ++i) tracks.push_back(MakeTrack("t" + std::to_string(i), i, 800));
+  tracks[7].narrowband_items = RandomItems(700, 600);
+  {
+    options.mode = Catalog::Mode::kReadWrite;
+    auto cat = Catalog::Open(dir_.path(), options);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    ASSERT_TRUE((*cat)->EnsureDataset("ds", "", "").ok());
+    ASSERT_TRUE((*cat)->AddTracks("ds", tracks).ok());
+    ASSERT_TRUE((*cat)->WriteIndexSnapshot().ok());
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir_.Join("index.snapshot")));
+  TrackInput added = MakeTrack("added", 500, 800);
+  TrackInput replaced = MakeTrack("t5", 501, 800);  // same id, new content
+  {
+    options.mode = Catalog::Mode::kReadWrite;
+    auto cat = Catalog::Open(dir_.path(), options);  // from the snapshot
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    ASSERT_TRUE((*cat)->AddTracks("ds", {added, replaced}).ok());
+    ASSERT_TRUE((*cat)->Delete("ds", "t3").ok());
+  }
+  auto top = [](Catalog& cat, const CatalogQuery& q) -> std::string {
+    auto r = cat.Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && r->member ? r->matches[0].track.track_id : "";
+  };
+  auto check = [&](Catalog& cat) {
+    EXPECT_EQ(cat.num_tracks(), 20);
+    EXPECT_EQ(top(cat, QueryFrom(tracks[11], 400, 160)), "t11");
+    EXPECT_EQ(top(cat, QueryFrom(added, 100, 160)), "added");
+    EXPECT_EQ(top(cat, QueryFrom(replaced, 200, 160)), "t5");
+    EXPECT_EQ(top(cat, QueryFrom(tracks[5], 200, 160)), "");  // the old content is gone
+    EXPECT_EQ(top(cat, QueryFrom(tracks[3], 200, 160)), "");  // deleted
+    CatalogQuery twin;
+    twin.items.assign(tracks[7].narrowband_items.begin() + 100,
+                      tracks[7].narrowband_items.begin() + 260);
+    EXPECT_EQ(top(cat, twin), "t7");
+  };
+  {
+    options.mode = Catalog::Mode::kReadOnly;  // the stale snapshot, reconciled
+    ::testing::internal::CaptureStderr();
+    auto cat = Catalog::Open(dir_.path(), options);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "") << "the snapshot was not used";
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    check(**cat);
+  }
+  {
+    // A fresh snapshot holds all of it; then a damaged one is ignored.
+    options.mode = Catalog::Mode::kReadWrite;
+    auto cat = Catalog::Open(dir_.path(), options);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    ASSERT_TRUE((*cat)->WriteIndexSnapshot().ok());
+  }
+  {
+    options.mode = Catalog::Mode::kReadOnly;
+    auto cat = Catalog::Open(dir_.path(), options);
+    ASSERT_TRUE(cat.ok()) << cat.status();
+    check(**cat);
+  }
+  std::filesystem::resize_file(dir_.Join("index.snapshot"),
+                               std::filesystem::file_size(dir_.Join("index.snapshot")) / 2);
+  options.mode = Catalog::Mode::kReadOnly;
+  ::testing::internal::CaptureStderr();
+  auto cat = Catalog::Open(dir_.path(), options);
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warning.find("index.snapshot"), std::string::npos) << warning;
+  ASSERT_TRUE(cat.ok()) << cat.status();
+  check(**cat);
+  EXPECT_TRUE(absl::IsFailedPrecondition((*cat)->WriteIndexSnapshot()));  // read-only
+}
+
 TEST_F(CatalogTest, NarrowbandTwinsAreStoredReloadedReplacedAndDeleted) {
   TrackInput t = MakeTrack("song", 7, 800);
   t.narrowband_items = RandomItems(8, 800);

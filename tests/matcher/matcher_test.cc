@@ -4,9 +4,11 @@
 #include <random>
 #include <vector>
 
+#include "common/file_util.h"
 #include "common/fingerprint_types.h"
 #include "gtest/gtest.h"
 #include "tests/testing/random_items.h"
+#include "tests/testing/temp_dir.h"
 
 namespace trainspotter {
 namespace {
@@ -295,6 +297,73 @@ TEST_F(ApproximateMatcherTest, AddsRemovesAndCompactionsStaySearchable) {
   for (int k = 25; k < 30; ++k) EXPECT_EQ(Top(k, 50, false, rng).first, k);
   EXPECT_EQ(Top(30, 10, false, rng).first, 100);
   EXPECT_EQ(Top(3, 10, false, rng).first, -1);
+}
+
+TEST_F(ApproximateMatcherTest, SnapshotRoundTripGivesTheSameAnswers) {
+  TempDir dir;
+  const std::string path = dir.Join("snap");
+  ASSERT_TRUE(matcher_->Remove(4).ok());  // dead items are left out of the file
+  ASSERT_TRUE(matcher_->WriteSnapshot(path, [](int64_t key) { return key * 10 + 1; }).ok());
+  MatcherOptions options;
+  options.approximate_min_items = 1000;
+  auto copy = Matcher::Create(options);
+  ASSERT_TRUE(copy.ok());
+  auto stamps = (*copy)->ReadSnapshot(path);
+  ASSERT_TRUE(stamps.ok()) << stamps.status();
+  ASSERT_EQ(stamps->size(), 29u);
+  for (const auto& [key, stamp] : *stamps) {
+    EXPECT_NE(key, 4);
+    EXPECT_EQ(stamp, key * 10 + 1);
+  }
+  ASSERT_TRUE((*copy)->FinishLoading().ok());
+  EXPECT_EQ((*copy)->num_tracks(), matcher_->num_tracks());
+  EXPECT_EQ((*copy)->num_items(), matcher_->num_items());
+  std::mt19937 rng(12);
+  for (int trial = 0; trial < 10; ++trial) {
+    const int k = static_cast<int>(rng() % refs_.size());
+    MatchQuery q;
+    q.items = WithBitErrors(
+        std::vector<uint32_t>(refs_[k].begin() + 100, refs_[k].begin() + 178), 0.1, rng);
+    auto a = matcher_->Match(q);
+    auto b = (*copy)->Match(q);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->size(), b->size()) << k;
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].key, (*b)[i].key);
+      EXPECT_EQ((*a)[i].ref_start, (*b)[i].ref_start);
+      EXPECT_EQ((*a)[i].false_match_probability, (*b)[i].false_match_probability);
+    }
+  }
+  // Into a matcher that already has references: refused.
+  EXPECT_TRUE(absl::IsFailedPrecondition(matcher_->ReadSnapshot(path).status()));
+}
+
+TEST_F(ApproximateMatcherTest, DamagedSnapshotsAreRefusedWholesale) {
+  TempDir dir;
+  const std::string path = dir.Join("snap");
+  ASSERT_TRUE(matcher_->WriteSnapshot(path, [](int64_t) { return 0; }).ok());
+  const std::string good = *ReadFile(path);
+  auto fresh = [] {
+    auto m = Matcher::Create({});
+    EXPECT_TRUE(m.ok());
+    return std::move(*m);
+  };
+  for (size_t cut : {size_t{10}, good.size() / 3, good.size() - 1}) {
+    ASSERT_TRUE(WriteFileAtomically(path, good.substr(0, cut)).ok());
+    auto m = fresh();
+    absl::Status s = m->ReadSnapshot(path).status();
+    EXPECT_TRUE(absl::IsDataLoss(s)) << cut << ": " << s;
+    EXPECT_EQ(m->num_tracks(), 0) << "nothing half-loaded";
+  }
+  std::string bad = good;
+  bad[0] = 'X';
+  ASSERT_TRUE(WriteFileAtomically(path, bad).ok());
+  EXPECT_TRUE(absl::IsDataLoss(fresh()->ReadSnapshot(path).status()));
+  EXPECT_TRUE(absl::IsNotFound(fresh()->ReadSnapshot(dir.Join("none")).status()));
+  ASSERT_TRUE(WriteFileAtomically(path, good).ok());
+  auto m = fresh();
+  EXPECT_TRUE(m->ReadSnapshot(path).ok());
+  EXPECT_EQ(m->num_tracks(), 30);
 }
 
 }  // namespace
