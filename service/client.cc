@@ -60,11 +60,7 @@ absl::StatusOr<QueryOutcome> OutcomeFromResponse(const v1::MatchResponse& respon
 void QueryToProto(const RemoteQuery& query, v1::MatchFingerprintRequest* request) {
   request->set_file_name(query.file_name);
   FingerprintToProto(query.fingerprint, request->mutable_raw());
-  for (const auto& [factor, items] : query.speed_variants) {
-    v1::SpeedVariant* variant = request->add_speed_variants();
-    variant->set_factor(factor);
-    variant->mutable_items()->Assign(items.begin(), items.end());
-  }
+  QueryVariantsToProto(query.variants, request);
   for (const std::string& dataset : query.datasets) request->mutable_match()->add_datasets(dataset);
   request->mutable_match()->set_max_matches(query.max_matches);
   if (query.timeout > absl::ZeroDuration()) {
@@ -171,7 +167,7 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::MatchFingerprint(const RemoteQu
 
 absl::StatusOr<QueryOutcome> TrainspotterClient::MatchAudioBytes(
     absl::string_view bytes, const std::string& file_name, const std::vector<std::string>& datasets,
-    int max_matches, absl::Duration timeout) {
+    int max_matches, absl::Duration timeout, const std::vector<double>& speed_factors) {
   return WithRetries([&]() -> absl::StatusOr<QueryOutcome> {
     grpc::ClientContext context;
     PrepareContext(&context, timeout);
@@ -184,6 +180,7 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::MatchAudioBytes(
     for (const std::string& dataset : datasets) options->mutable_match()->add_datasets(dataset);
     options->mutable_match()->set_max_matches(max_matches);
     options->set_expected_size(static_cast<int64_t>(bytes.size()));
+    options->mutable_speed_factors()->Assign(speed_factors.begin(), speed_factors.end());
     bool open = writer->Write(message);
     for (size_t offset = 0; open && offset < bytes.size(); offset += kUploadChunkBytes) {
       message.set_chunk(std::string(bytes.substr(offset, kUploadChunkBytes)));
@@ -199,13 +196,13 @@ absl::StatusOr<QueryOutcome> TrainspotterClient::MatchAudioBytes(
 
 absl::StatusOr<QueryOutcome> TrainspotterClient::MatchAudioFile(
     const std::string& path, const std::vector<std::string>& datasets, int max_matches,
-    absl::Duration timeout) {
+    absl::Duration timeout, const std::vector<double>& speed_factors) {
   // ReadFile caps what is read, so an enormous file fails here rather than exhausting memory;
   // the server applies its own limit (by default 256 MiB) and says so.
   absl::StatusOr<std::string> bytes = ReadFile(path, size_t{4} << 30);
   if (!bytes.ok()) return bytes.status();
   if (bytes->empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
-  return MatchAudioBytes(*bytes, path, datasets, max_matches, timeout);
+  return MatchAudioBytes(*bytes, path, datasets, max_matches, timeout, speed_factors);
 }
 
 absl::StatusOr<bool> TrainspotterClient::Serving(const std::string& service,

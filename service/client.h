@@ -61,7 +61,9 @@ struct ClientOptions {
 struct RemoteQuery {
   std::string file_name;
   Fingerprint fingerprint;
-  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+  // Phase and speed variants of the same audio (fingerprint/query_variants.h says which ones
+  // `trainspotter query` uses); empty = the plain fingerprint only.
+  QueryVariants variants;
   std::vector<std::string> datasets;              // empty = all
   int max_matches = 0;                            // 0 = server default
   absl::Duration timeout = absl::ZeroDuration();  // 0 = none
@@ -81,14 +83,17 @@ class TrainspotterClient {
 
   absl::StatusOr<QueryOutcome> MatchFingerprint(const RemoteQuery& query);
 
-  // Uploads the file (MatchAudio) in 256 KiB chunks.
+  // Uploads the file (MatchAudio) in 256 KiB chunks. The server also tries the audio at
+  // `speed_factors` (MatchAudioOptions.speed_factors; e.g. kQuerySpeedFactors).
   absl::StatusOr<QueryOutcome> MatchAudioFile(const std::string& path,
                                               const std::vector<std::string>& datasets,
-                                              int max_matches, absl::Duration timeout);
+                                              int max_matches, absl::Duration timeout,
+                                              const std::vector<double>& speed_factors = {});
   absl::StatusOr<QueryOutcome> MatchAudioBytes(absl::string_view bytes,
                                                const std::string& file_name,
                                                const std::vector<std::string>& datasets,
-                                               int max_matches, absl::Duration timeout);
+                                               int max_matches, absl::Duration timeout,
+                                               const std::vector<double>& speed_factors = {});
 
   // grpc.health.v1 status of `service` ("" = the server as a whole): true = SERVING.
   absl::StatusOr<bool> Serving(const std::string& service = "",

@@ -159,14 +159,30 @@ absl::StatusOr<Fingerprint> QueryFingerprintFromProto(const v1::MatchFingerprint
   return absl::InvalidArgumentError("no fingerprint: set `compressed` or `raw`");
 }
 
-std::vector<std::pair<double, std::vector<uint32_t>>> SpeedVariantsFromProto(
-    const v1::MatchFingerprintRequest& in) {
-  std::vector<std::pair<double, std::vector<uint32_t>>> out;
+QueryVariants QueryVariantsFromProto(const v1::MatchFingerprintRequest& in) {
+  QueryVariants out;
+  for (const v1::PhaseVariant& variant : in.phase_variants()) {
+    out.phase.emplace_back(variant.start_seconds(),
+                           std::vector<uint32_t>(variant.items().begin(), variant.items().end()));
+  }
   for (const v1::SpeedVariant& variant : in.speed_variants()) {
-    out.emplace_back(variant.factor(),
-                     std::vector<uint32_t>(variant.items().begin(), variant.items().end()));
+    out.speed.emplace_back(variant.factor(),
+                           std::vector<uint32_t>(variant.items().begin(), variant.items().end()));
   }
   return out;
+}
+
+void QueryVariantsToProto(const QueryVariants& in, v1::MatchFingerprintRequest* out) {
+  for (const auto& [start, items] : in.phase) {
+    v1::PhaseVariant* variant = out->add_phase_variants();
+    variant->set_start_seconds(start);
+    variant->mutable_items()->Assign(items.begin(), items.end());
+  }
+  for (const auto& [factor, items] : in.speed) {
+    v1::SpeedVariant* variant = out->add_speed_variants();
+    variant->set_factor(factor);
+    variant->mutable_items()->Assign(items.begin(), items.end());
+  }
 }
 
 QuerySpec QuerySpecFromProto(const v1::MatchOptions& in) {

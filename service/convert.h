@@ -38,8 +38,10 @@ Fingerprint FingerprintFromProto(const v1::RawFingerprint& in);
 // The query's fingerprint: raw items, or the compressed form decoded (INVALID_ARGUMENT if
 // malformed, or if neither is set).
 absl::StatusOr<Fingerprint> QueryFingerprintFromProto(const v1::MatchFingerprintRequest& in);
-std::vector<std::pair<double, std::vector<uint32_t>>> SpeedVariantsFromProto(
-    const v1::MatchFingerprintRequest& in);
+// speed_variants and phase_variants as they are (QueryEngine::MatchFingerprint validates them).
+QueryVariants QueryVariantsFromProto(const v1::MatchFingerprintRequest& in);
+// The inverse, for clients.
+void QueryVariantsToProto(const QueryVariants& in, v1::MatchFingerprintRequest* out);
 
 // datasets and max_matches (deadline and cancellation are the caller's).
 QuerySpec QuerySpecFromProto(const v1::MatchOptions& in);

@@ -118,11 +118,13 @@ absl::Status Ingester::Add(TrackSubmission track) {
   }
 
   Fingerprint fingerprint;
+  std::vector<uint32_t> narrowband_items;
   if (track.source == TrackSubmission::Source::kFingerprint) {
     fingerprint = std::move(track.fingerprint);
   } else {
     FingerprintOptions options;
     options.max_seconds = header_.max_seconds;
+    options.narrowband_twin = policy_.narrowband_twin;
     options.limits.deadline = policy_.deadline;
     options.limits.interrupt = policy_.cancelled;
     absl::StatusOr<FingerprintResult> fp =
@@ -137,6 +139,7 @@ absl::Status Ingester::Add(TrackSubmission track) {
       return absl::OkStatus();
     }
     fingerprint = std::move(fp->fingerprint);
+    narrowband_items = std::move(fp->narrowband_items);
     if (hash.empty()) {
       hash = ItemsHash(fingerprint.items);
       absl::StatusOr<bool> has = catalog_->HasTrack(header_.dataset, track.track_id, hash);
@@ -167,6 +170,7 @@ absl::Status Ingester::Add(TrackSubmission track) {
             : ItemToSeconds(static_cast<double>(fingerprint.items.size()));
   }
   input.items = std::move(fingerprint.items);
+  input.narrowband_items = std::move(narrowband_items);
   input.content_hash = std::move(hash);
   // A track given twice in one session: the later one wins.
   auto same = std::find_if(pending_.begin(), pending_.end(),

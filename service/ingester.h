@@ -24,6 +24,10 @@ struct IngestPolicy {
   std::vector<std::string> canonical_roots;
   // Largest audio upload accepted (server files are read from disk and not limited).
   int64_t max_audio_bytes = int64_t{256} << 20;
+  // Also index the 300-3400 Hz twin of tracks given as audio (bytes or server path), as
+  // `trainspotter ingest` does by default (FingerprintOptions::narrowband_twin), so that
+  // band-limited copies of them are found. Tracks given as fingerprints have no twin.
+  bool narrowband_twin = true;
   // Tracks per AddTracks transaction.
   int batch_size = 64;
   // Per-track errors kept for the response.

@@ -72,7 +72,7 @@ absl::Status AnswerFingerprint(ServiceCore* core, const v1::MatchFingerprintRequ
   spec.cancelled = std::move(cancelled);
   TS_ASSIGN_OR_RETURN(
       QueryOutcome outcome,
-      core->engine.MatchFingerprint(fingerprint, SpeedVariantsFromProto(request), spec));
+      core->engine.MatchFingerprint(fingerprint, QueryVariantsFromProto(request), spec));
   QueryOutcomeToProto(outcome, response);
   return absl::OkStatus();
 }

@@ -30,10 +30,29 @@ absl::Status ValidateSpeedFactors(const std::vector<double>& factors) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(
-    const Fingerprint& fingerprint,
-    std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants,
-    const QuerySpec& spec) const {
+absl::Status ValidatePhaseVariants(const ItemVariants& variants) {
+  if (variants.size() > static_cast<size_t>(kMaxPhaseVariants)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxPhaseVariants, " phase variants, got ", variants.size()));
+  }
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const auto& [start, items] = variants[i];
+    // A phase is a fraction of an item (~0.124 s); a second leaves room for any client's grid
+    // while keeping query times honest.
+    if (!(start >= 0 && start < 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("phase variant ", i, ": start_seconds ", start, " is outside [0, 1)"));
+    }
+    if (items.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("phase variant ", i, " has no items"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(const Fingerprint& fingerprint,
+                                                           QueryVariants variants,
+                                                           const QuerySpec& spec) const {
   if (fingerprint.algorithm != kChromaprintAlgorithm) {
     return absl::InvalidArgumentError(absl::StrCat("fingerprint algorithm ", fingerprint.algorithm,
                                                    " is not supported (the catalogue uses ",
@@ -46,15 +65,17 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(
     return absl::InvalidArgumentError("duration must be a non-negative number of seconds");
   }
   std::vector<double> factors;
-  for (const auto& [factor, items] : speed_variants) factors.push_back(factor);
+  for (const auto& [factor, items] : variants.speed) factors.push_back(factor);
   TS_RETURN_IF_ERROR(ValidateSpeedFactors(factors));
+  TS_RETURN_IF_ERROR(ValidatePhaseVariants(variants.phase));
   if (absl::Now() >= spec.deadline) {
     return absl::DeadlineExceededError("deadline passed before matching started");
   }
 
   CatalogQuery query;
   query.items = fingerprint.items;
-  query.speed_variants = std::move(speed_variants);
+  query.phase_variants = std::move(variants.phase);
+  query.speed_variants = std::move(variants.speed);
   query.datasets = spec.datasets;
   query.max_matches = EffectiveMaxMatches(spec.max_matches);
   query.deadline = spec.deadline;
@@ -82,15 +103,17 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
   FingerprintOptions options;
   options.max_seconds = max_seconds;
   options.speed_factors = speed_factors;
+  // The sub-item phases `trainspotter query` tries: without them an upload of a short clip cut
+  // off the reference's item grid is missed where the CLI finds it.
+  RequestPhaseVariants(&options);
   options.limits.deadline = spec.deadline;
   options.limits.interrupt = spec.cancelled;
   TS_ASSIGN_OR_RETURN(FingerprintResult fp,
                       fingerprinter_->FingerprintBuffer(bytes, name, options));
 
-  std::vector<std::pair<double, std::vector<uint32_t>>> variants;
-  for (size_t i = 0; i < fp.speed_variants.size() && i < speed_factors.size(); ++i) {
-    variants.emplace_back(speed_factors[i], std::move(fp.speed_variants[i]));
-  }
+  QueryVariants variants;
+  variants.phase = TakePhaseVariants(options, &fp);
+  variants.speed = TakeSpeedVariants(options, &fp);
   if (fp.fingerprint.items.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": decoded, but too short to fingerprint (",

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/fingerprint_types.h"
+#include "fingerprint/query_variants.h"
 #include "matcher/catalog.h"
 #include "service/audio_fingerprinter.h"
 
@@ -24,6 +25,14 @@ namespace trainspotter {
 inline constexpr int kDefaultMaxMatches = 10;
 inline constexpr int kMaxMaxMatches = 100;
 inline constexpr int kMaxSpeedVariants = 8;
+inline constexpr int kMaxPhaseVariants = 8;
+
+// Optional fingerprints of the same query audio, tried in this order when the plain fingerprint
+// finds no member (MatchQuery's cascade).
+struct QueryVariants {
+  ItemVariants phase;  // (start seconds, items): sub-item phases
+  ItemVariants speed;  // (factor, items): other speeds
+};
 
 struct QuerySpec {
   std::vector<std::string> datasets;  // empty = all
@@ -45,14 +54,16 @@ class QueryEngine {
   QueryEngine(const Catalog* catalog, AudioFingerprinter* fingerprinter)
       : catalog_(catalog), fingerprinter_(fingerprinter) {}
 
-  // Matches a client-computed fingerprint. INVALID_ARGUMENT: empty fingerprint, unsupported
-  // algorithm, bad speed variant. DEADLINE_EXCEEDED past spec.deadline.
-  absl::StatusOr<QueryOutcome> MatchFingerprint(
-      const Fingerprint& fingerprint,
-      std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants,
-      const QuerySpec& spec) const;
+  // Matches a client-computed fingerprint and its variants. INVALID_ARGUMENT: empty
+  // fingerprint, unsupported algorithm, bad speed or phase variant (ValidateSpeedFactors,
+  // ValidatePhaseVariants). DEADLINE_EXCEEDED past spec.deadline.
+  absl::StatusOr<QueryOutcome> MatchFingerprint(const Fingerprint& fingerprint,
+                                                QueryVariants variants,
+                                                const QuerySpec& spec) const;
 
-  // Decodes and fingerprints audio bytes (max_seconds 0 = whole file), then matches.
+  // Decodes and fingerprints audio bytes (max_seconds 0 = whole file), then matches as
+  // `trainspotter query` does: the plain fingerprint, then the sub-item phases of
+  // fingerprint/query_variants.h, then `speed_factors` (the client's choice).
   // INVALID_ARGUMENT with the decoder's reason for input that is not (readable) audio.
   absl::StatusOr<QueryOutcome> MatchAudio(absl::string_view bytes, const std::string& name,
                                           double max_seconds,
@@ -66,6 +77,9 @@ class QueryEngine {
 
 // Checks speed factors (each in (0.5, 2), at most kMaxSpeedVariants): INVALID_ARGUMENT.
 absl::Status ValidateSpeedFactors(const std::vector<double>& factors);
+// Checks phase variants (at most kMaxPhaseVariants, each starting in [0, 1) s with at least one
+// item): INVALID_ARGUMENT naming the bad one.
+absl::Status ValidatePhaseVariants(const ItemVariants& variants);
 
 }  // namespace trainspotter
 

@@ -14,19 +14,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "fingerprint/fingerprinter.h"
+#include "fingerprint/query_variants.h"
 #include "matcher/catalog.h"
 #include "tools/commands.h"
 #include "tools/match_json.h"
 
 namespace trainspotter::cli {
 namespace {
-
-// Speeds tried when the query as given matches nothing: they undo a speed change (pitch and
-// tempo together) of up to +-2% in the query. Closest to 1 first; the search stops at a member.
-const std::vector<double> kSpeedFactors = {1.01, 0.99, 1.02, 0.98};
-// Sub-item phases (samples at 11025 Hz, quarters of Chromaprint's 1365-sample hop) tried when
-// the query as given matches nothing: a clip cut anywhere is rarely on the reference's grid.
-const std::vector<int> kPhaseOffsets = {341, 682, 1024};
 
 struct Outcome {
   std::string file;
@@ -150,8 +144,9 @@ int RunQuery(int argc, char** argv) {
       o.file = files[i - fingerprints.size()];
       FingerprintOptions fo;
       fo.max_seconds = 0;  // the whole file: any part of it may be in a dataset
-      fo.speed_factors = kSpeedFactors;
-      fo.phase_offsets = kPhaseOffsets;
+      // Sub-item phases and speeds, tried when the query as given matches nothing (the same
+      // variants `trainspotter scan` and the server's MatchAudio use).
+      RequestQueryVariants(&fo);
       auto fp = FingerprintFile(o.file, fo);
       if (!fp.ok()) {
         o.result = fp.status();
@@ -159,13 +154,8 @@ int RunQuery(int argc, char** argv) {
       }
       o.duration = fp->fingerprint.duration_seconds;
       q.items = std::move(fp->fingerprint.items);
-      for (size_t v = 0; v < kPhaseOffsets.size() && v < fp->phase_variants.size(); ++v) {
-        q.phase_variants.emplace_back(kPhaseOffsets[v] / static_cast<double>(kFingerprintSampleRate),
-                                      std::move(fp->phase_variants[v]));
-      }
-      for (size_t v = 0; v < kSpeedFactors.size() && v < fp->speed_variants.size(); ++v) {
-        q.speed_variants.emplace_back(kSpeedFactors[v], std::move(fp->speed_variants[v]));
-      }
+      q.phase_variants = TakePhaseVariants(fo, &*fp);
+      q.speed_variants = TakeSpeedVariants(fo, &*fp);
     }
     o.result = (*catalog)->Match(q);
   };

@@ -1,10 +1,12 @@
 // trainspotter scan: a rights holder's bulk scan of a folder of audio against a trainspotter
 // server. Files are fingerprinted locally on all cores (whole files, so a long master matches a
 // training clip cut from anywhere in it) and only fingerprints travel, over one MatchStream
-// (--upload sends the audio via MatchAudio instead). One JSON line per file, in the schema of
-// `trainspotter query --json` (tools/match_json.h), written once and flushed; --resume skips the
-// files already in the report. A server restart mid-scan costs nothing: unanswered queries are
-// resent after reconnecting (service/client.h, BulkMatcher).
+// (--upload sends the audio via MatchAudio instead). Each query carries the phase and speed
+// variants `trainspotter query` tries (fingerprint/query_variants.h), so a file gets the answer
+// `query` would give it. One JSON line per file, in the schema of `trainspotter query --json`
+// (tools/match_json.h), written once and flushed; --resume skips the files already in the report.
+// A server restart mid-scan costs nothing: unanswered queries are resent after reconnecting
+// (service/client.h, BulkMatcher).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@
 #include "absl/time/time.h"
 #include "common/file_util.h"
 #include "fingerprint/fingerprinter.h"
+#include "fingerprint/query_variants.h"
 #include "nlohmann/json.hpp"
 #include "service/client.h"
 #include "tools/commands.h"
@@ -55,8 +58,10 @@ constexpr const char* kScanHelpFooter = R"(
 Walks PATH... (folders recursively; audio files by extension: mp3 ogg oga opus flac wav m4a
 aac mp4 wma aif aiff ape wv mka webm mkv; hidden files skipped; files named directly are
 always tried), fingerprints every file on --jobs cores and asks the server whether any part
-of it is in a known training dataset. Only fingerprints are sent (a few KB per file); with
---upload the files themselves are sent and decoded by the server.
+of it is in a known training dataset. Only fingerprints are sent (~260 bytes per second of
+audio: the fingerprint plus the phase and speed variants `query` tries, so the answers are
+those of `trainspotter query`); with --upload the files themselves are sent and decoded by
+the server.
 
 Output: --out gets one JSON line per file, exactly what `trainspotter query --json` prints:
   {"file": "...", "duration": 215.4, "member": true, "error": null,
@@ -403,6 +408,8 @@ int RunScan(int argc, char** argv) {
   };
 
   std::atomic<size_t> next{0};
+  // --upload: the server computes the phase variants itself; the speeds are the client's call.
+  const std::vector<double> upload_speeds(kQuerySpeedFactors.begin(), kQuerySpeedFactors.end());
   const absl::Duration timeout = absl::Seconds(timeout_seconds);
   std::unique_ptr<BulkMatcher> bulk;
   if (!upload) {
@@ -426,7 +433,7 @@ int RunScan(int argc, char** argv) {
       const std::string& file = todo[index];
       if (upload) {
         absl::StatusOr<QueryOutcome> outcome =
-            (*client)->MatchAudioFile(file, datasets, max_matches, timeout);
+            (*client)->MatchAudioFile(file, datasets, max_matches, timeout, upload_speeds);
         if (outcome.ok()) {
           report.Write(MatchResultToJson(file, outcome->duration_seconds, outcome->result),
                        outcome->duration_seconds);
@@ -440,6 +447,7 @@ int RunScan(int argc, char** argv) {
       }
       FingerprintOptions options;
       options.max_seconds = 0;  // whole file: a clip may come from anywhere in a long master
+      RequestQueryVariants(&options);
       absl::StatusOr<FingerprintResult> fp = FingerprintFile(file, options);
       if (!fp.ok()) {
         report.Write(MatchErrorToJson(file, fp.status()), 0);
@@ -454,6 +462,8 @@ int RunScan(int argc, char** argv) {
       RemoteQuery query;
       query.file_name = file;
       query.fingerprint = std::move(fp->fingerprint);
+      query.variants.phase = TakePhaseVariants(options, &*fp);
+      query.variants.speed = TakeSpeedVariants(options, &*fp);
       query.datasets = datasets;
       query.max_matches = max_matches;
       query.timeout = timeout;

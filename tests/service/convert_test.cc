@@ -79,6 +79,24 @@ TEST(ConvertTest, QueryFingerprint) {
   EXPECT_TRUE(absl::IsInvalidArgument(QueryFingerprintFromProto(request).status()));
 }
 
+TEST(ConvertTest, QueryVariantsRoundTrip) {
+  QueryVariants variants;
+  variants.phase = {{0.0309, {1, 2, 3}}, {0.0619, {4, 5}}};
+  variants.speed = {{1.01, {6}}, {0.99, {7, 8}}};
+  v1::MatchFingerprintRequest request;
+  QueryVariantsToProto(variants, &request);
+  ASSERT_EQ(request.phase_variants_size(), 2);
+  EXPECT_DOUBLE_EQ(request.phase_variants(1).start_seconds(), 0.0619);
+  EXPECT_EQ(request.phase_variants(1).items_size(), 2);
+  ASSERT_EQ(request.speed_variants_size(), 2);
+  EXPECT_DOUBLE_EQ(request.speed_variants(0).factor(), 1.01);
+  QueryVariants back = QueryVariantsFromProto(request);
+  EXPECT_EQ(back.phase, variants.phase);
+  EXPECT_EQ(back.speed, variants.speed);
+  // A request from a client that predates phase variants has none.
+  EXPECT_TRUE(QueryVariantsFromProto(v1::MatchFingerprintRequest()).phase.empty());
+}
+
 TEST(GrpcStatusTest, CodesAndMessagesSurvive) {
   for (int code = 0; code <= 16; ++code) {
     absl::Status status(static_cast<absl::StatusCode>(code), code == 0 ? "" : "why");

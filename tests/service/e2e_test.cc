@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -353,6 +354,77 @@ TEST_F(EndToEndTest, ServeIngestScanResumeUploadAndStop) {
   EXPECT_EQ(server->Wait(SIGTERM, absl::Seconds(20)), 0)
       << ReadAll(tmp_.File("serve.log")).substr(0, 20000);
   EXPECT_NE(ReadAll(tmp_.File("serve.log")).find("stopped"), std::string::npos);
+}
+
+// Audio played `speed` times as fast (pitch and tempo together, as a resampled copy), by
+// linear interpolation.
+std::vector<int16_t> ChangeSpeed(const std::vector<int16_t>& in, double speed) {
+  std::vector<int16_t> out;
+  for (double t = 0; t + 1 < static_cast<double>(in.size()); t += speed) {
+    const size_t i = static_cast<size_t>(t);
+    const double f = t - static_cast<double>(i);
+    out.push_back(static_cast<int16_t>(std::lround((1 - f) * in[i] + f * in[i + 1])));
+  }
+  return out;
+}
+
+// `trainspotter scan` (fingerprints, and --upload) gives every file exactly the JSON line
+// `trainspotter query --json` gives it on the server's catalogue: same variants, same answers.
+// The folder holds a slowed-down clip that only the query's speed variants find, so a scan that
+// sent the plain fingerprint alone would differ.
+TEST_F(EndToEndTest, ScanAnswersAsQueryDoes) {
+  std::filesystem::create_directories(tmp_.File("variants"));
+  std::vector<int16_t> music = testing::SynthesizeMusic(35, kRate, 1, 103);  // refs/t3.wav
+  std::vector<int16_t> clip(music.begin() + 8 * kRate, music.begin() + 20 * kRate);
+  ASSERT_TRUE(testing::WriteBytes(tmp_.File("variants/slow.wav"),
+                                  testing::EncodeWav(ChangeSpeed(clip, 0.98), kRate, 1))
+                  .ok());
+  for (const char* name : {"clip1.wav", "clip2.wav", "other1.wav", "broken.mp3"}) {
+    std::filesystem::copy_file(tmp_.File(absl::StrCat("scan/", name)),
+                               tmp_.File(absl::StrCat("variants/", name)));
+  }
+  auto server = StartServer();
+  IngestReferences();
+
+  std::string output;
+  Scan({"--out", tmp_.File("variants.jsonl"), tmp_.File("variants")}, &output);
+  std::vector<Json> scanned = ReadReport(tmp_.File("variants.jsonl"));
+  Scan({"--upload", "--out", tmp_.File("uploaded.jsonl"), tmp_.File("variants")}, &output);
+  std::vector<Json> uploaded = ReadReport(tmp_.File("uploaded.jsonl"));
+  ASSERT_EQ(scanned.size(), 5u) << output;
+  ASSERT_EQ(uploaded.size(), 5u) << output;
+
+  // The catalogue the server writes may be read by `query` at the same time.
+  std::string command =
+      absl::StrCat(testing::ShellQuote(Cli()), " query --json --catalog ", tmp_.File("catalog"));
+  for (const Json& line : scanned) {
+    absl::StrAppend(&command, " ", testing::ShellQuote(line["file"].get<std::string>()));
+  }
+  testing::CommandResult queried = testing::RunCommand(absl::StrCat(command, " 2>/dev/null"));
+  std::map<std::string, Json> expected;
+  for (absl::string_view line : absl::StrSplit(queried.output, '\n', absl::SkipEmpty())) {
+    Json parsed = Json::parse(line);
+    expected[parsed["file"].get<std::string>()] = parsed;
+  }
+  ASSERT_EQ(expected.size(), 5u) << queried.output;
+  for (const std::vector<Json>* report : {&scanned, &uploaded}) {
+    for (const Json& line : *report) {
+      std::string file = line["file"].get<std::string>();
+      ASSERT_EQ(expected.count(file), 1u) << file;
+      if (report == &uploaded && absl::EndsWith(file, "broken.mp3")) {
+        // The same failure; the message is the server's decoder's.
+        EXPECT_FALSE(line["error"].is_null());
+        EXPECT_EQ(line["member"], false);
+        continue;
+      }
+      EXPECT_EQ(line, expected[file]) << (report == &scanned ? "scan" : "scan --upload");
+    }
+  }
+  const Json& slow = expected[tmp_.File("variants/slow.wav")];
+  ASSERT_EQ(slow["member"], true) << slow.dump();
+  EXPECT_EQ(slow["matches"][0]["track_id"], "t3");
+  EXPECT_NE(slow["matches"][0]["speed"].get<double>(), 1.0) << "found without a variant";
+  EXPECT_EQ(server->Wait(SIGTERM, absl::Seconds(20)), 0);
 }
 
 TEST_F(EndToEndTest, ScanSurvivesServerRestart) {

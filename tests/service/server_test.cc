@@ -6,12 +6,15 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "fingerprint/query_variants.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "service/client.h"
@@ -252,6 +255,113 @@ TEST_F(ServerTest, MatchAudioUploads) {
   ASSERT_TRUE(status.ok()) << status.error_message();
 }
 
+// A clip cut off the reference's item grid: only one of its sub-item phases lines up with the
+// reference (here the fake's 682-sample phase). MatchAudio must try the phases `trainspotter
+// query` tries, in its order, and report the query times of the phase that matched.
+TEST_F(ServerTest, MatchAudioTriesTheQueryPhaseVariants) {
+  std::vector<uint32_t> on_grid(reference_.begin() + 40, reference_.begin() + 120);
+  std::vector<uint32_t> off_grid = FakePhaseVariant(on_grid, 682);  // its 682 phase = on_grid
+  MatchResponse response;
+  grpc::Status status = MatchAudio(MakeFakeAudio(off_grid), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(response.member());
+  ASSERT_GE(response.matches_size(), 1);
+  EXPECT_NEAR(response.matches(0).ref_start(), ItemToSeconds(40), 1e-6);
+  EXPECT_NEAR(response.matches(0).query_start(), PhaseOffsetSeconds(682), 1e-9);
+
+  const CatalogQuery query = catalog_.last_query();
+  EXPECT_EQ(query.items, off_grid);
+  ASSERT_EQ(query.phase_variants.size(), kQueryPhaseOffsets.size());
+  for (size_t i = 0; i < kQueryPhaseOffsets.size(); ++i) {
+    EXPECT_DOUBLE_EQ(query.phase_variants[i].first,
+                     kQueryPhaseOffsets[i] / static_cast<double>(kFingerprintSampleRate));
+    EXPECT_EQ(query.phase_variants[i].second, FakePhaseVariant(off_grid, kQueryPhaseOffsets[i]));
+  }
+  EXPECT_TRUE(query.speed_variants.empty());  // none asked for
+}
+
+TEST_F(ServerTest, MatchFingerprintTriesPhaseVariants) {
+  std::vector<uint32_t> clip(reference_.begin() + 200, reference_.begin() + 260);
+  auto request = FingerprintRequest(RandomItems(60, 77));  // the plain items match nothing
+  v1::PhaseVariant* miss = request.add_phase_variants();
+  miss->set_start_seconds(0.031);
+  std::vector<uint32_t> other = RandomItems(60, 78);
+  miss->mutable_items()->Assign(other.begin(), other.end());
+  v1::PhaseVariant* hit = request.add_phase_variants();
+  hit->set_start_seconds(0.062);
+  hit->mutable_items()->Assign(clip.begin(), clip.end());
+  MatchResponse response;
+  grpc::Status status = membership_->MatchFingerprint(Context(kQueryKey).get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(response.member());
+  ASSERT_GE(response.matches_size(), 1);
+  EXPECT_NEAR(response.matches(0).ref_start(), ItemToSeconds(200), 1e-6);
+  EXPECT_NEAR(response.matches(0).query_start(), 0.062, 1e-9);
+  const CatalogQuery query = catalog_.last_query();
+  ASSERT_EQ(query.phase_variants.size(), 2u);
+  EXPECT_DOUBLE_EQ(query.phase_variants[0].first, 0.031);
+  EXPECT_EQ(query.phase_variants[0].second, other);
+  EXPECT_DOUBLE_EQ(query.phase_variants[1].first, 0.062);
+  EXPECT_EQ(query.phase_variants[1].second, clip);
+}
+
+TEST_F(ServerTest, BadPhaseVariantsAreInvalidArgument) {
+  std::vector<uint32_t> clip(reference_.begin(), reference_.begin() + 60);
+  auto with_phase = [&](double start, const std::vector<uint32_t>& items) {
+    auto request = FingerprintRequest(clip);
+    v1::PhaseVariant* variant = request.add_phase_variants();
+    variant->set_start_seconds(start);
+    variant->mutable_items()->Assign(items.begin(), items.end());
+    return request;
+  };
+  std::vector<v1::MatchFingerprintRequest> bad = {with_phase(-0.01, clip), with_phase(1.0, clip),
+                                                  with_phase(std::nan(""), clip),
+                                                  with_phase(0.03, {})};
+  auto too_many = FingerprintRequest(clip);
+  for (int i = 0; i <= kMaxPhaseVariants; ++i) {
+    v1::PhaseVariant* variant = too_many.add_phase_variants();
+    variant->set_start_seconds(0.01 * i);
+    variant->mutable_items()->Assign(clip.begin(), clip.end());
+  }
+  bad.push_back(too_many);
+  const int64_t calls = catalog_.match_calls();
+  for (const v1::MatchFingerprintRequest& request : bad) {
+    MatchResponse response;
+    grpc::Status status =
+        membership_->MatchFingerprint(Context(kQueryKey).get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << request.phase_variants(0).start_seconds();
+    EXPECT_NE(status.error_message().find("phase variant"), std::string::npos)
+        << status.error_message();
+  }
+  EXPECT_EQ(catalog_.match_calls(), calls);  // refused before matching
+
+  // The edges of the range are fine.
+  MatchResponse response;
+  EXPECT_TRUE(
+      membership_->MatchFingerprint(Context(kQueryKey).get(), with_phase(0, clip), &response).ok());
+  EXPECT_TRUE(
+      membership_->MatchFingerprint(Context(kQueryKey).get(), with_phase(0.999, clip), &response)
+          .ok());
+
+  // On a stream, a bad phase variant fails that query only.
+  auto context = Context(kQueryKey);
+  auto stream = membership_->MatchStream(context.get());
+  auto first = with_phase(2.5, clip);
+  first.set_request_id("bad");
+  auto second = with_phase(0.03, clip);
+  second.set_request_id("good");
+  ASSERT_TRUE(stream->Write(first));
+  ASSERT_TRUE(stream->Write(second));
+  stream->WritesDone();
+  std::map<std::string, MatchResponse> answers;
+  while (stream->Read(&response)) answers[response.request_id()] = response;
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answers["bad"].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_FALSE(answers["good"].has_error());
+  EXPECT_TRUE(answers["good"].member());
+}
+
 TEST_F(ServerTest, MatchAudioErrors) {
   MatchResponse response;
   grpc::Status corrupt = MatchAudio("<html>this is not audio</html>", &response);
@@ -480,6 +590,22 @@ TEST_F(ServerTest, IngestTracksFromEverySourceIsVisibleAtOnce) {
   EXPECT_EQ(codes["corrupt"], static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_EQ(codes["huge"], static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
   EXPECT_EQ(codes[""], static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+
+  // Audio (uploaded or on the server) gets a narrowband twin, as `trainspotter ingest` gives it;
+  // a fingerprint has none.
+  EXPECT_EQ(catalog_.narrowband_items("newset", "b"), FakeNarrowband(b));
+  EXPECT_EQ(catalog_.narrowband_items("newset", "c"), FakeNarrowband(c));
+  EXPECT_TRUE(catalog_.narrowband_items("newset", "a").empty());
+  {
+    // So a band-limited copy of the uploaded track is found.
+    std::vector<uint32_t> band_limited = FakeNarrowband(b);
+    MatchResponse response;
+    ASSERT_TRUE(MatchAudio(MakeFakeAudio({band_limited.begin() + 30, band_limited.begin() + 100}),
+                           &response)
+                    .ok());
+    ASSERT_TRUE(response.member());
+    EXPECT_EQ(response.matches(0).track_id(), "b");
+  }
 
   // Queries see the new tracks without a restart.
   for (const auto& [id, items] :
@@ -772,6 +898,28 @@ TEST_F(ServerTest, ClientMatchesAndReportsErrors) {
       MakeFakeAudio(query.fingerprint.items), "x.fake", {}, 0, absl::Seconds(10));
   ASSERT_TRUE(audio.ok()) << audio.status();
   EXPECT_TRUE(audio->result.member);
+
+  // Variants travel with the query: only the phase variant matches here.
+  RemoteQuery shifted;
+  shifted.fingerprint.items = RandomItems(80, 31);
+  shifted.variants.phase.emplace_back(
+      0.093, std::vector<uint32_t>(reference_.begin() + 7, reference_.begin() + 87));
+  shifted.variants.speed.emplace_back(1.02, RandomItems(78, 32));
+  outcome = (*client)->MatchFingerprint(shifted);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_TRUE(outcome->result.member);
+  EXPECT_NEAR(outcome->result.matches[0].segment.query_start, 0.093, 1e-9);
+  CatalogQuery sent = catalog_.last_query();
+  EXPECT_EQ(sent.phase_variants, shifted.variants.phase);
+  EXPECT_EQ(sent.speed_variants, shifted.variants.speed);
+
+  // Speed factors given to MatchAudioBytes reach the server's fingerprinter; the phases are the
+  // server's own.
+  audio = (*client)->MatchAudioBytes(MakeFakeAudio(query.fingerprint.items), "x.fake", {}, 0,
+                                     absl::Seconds(10), {1.01, 0.99});
+  ASSERT_TRUE(audio.ok()) << audio.status();
+  EXPECT_EQ(fingerprinter_->last_options().speed_factors, (std::vector<double>{1.01, 0.99}));
+  EXPECT_EQ(catalog_.last_query().phase_variants.size(), kQueryPhaseOffsets.size());
 
   absl::StatusOr<bool> serving = (*client)->Serving();
   ASSERT_TRUE(serving.ok());

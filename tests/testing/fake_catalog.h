@@ -1,7 +1,10 @@
 // FakeCatalog: an in-memory Catalog (matcher/catalog.h) for tests of code built on the
 // catalogue contract (the service, the CLI). Matching is exact and brute force: a track matches
-// where, at one offset, at least `min_match_items` consecutive query items equal the track's.
-// Knobs make failures and slowness reproducible: match_delay, fail_next_match.
+// where, at one offset, at least `min_match_items` consecutive query items equal the track's
+// items or its narrowband twin's. Like the real Matcher it tries the query's items, then its
+// phase variants, then its speed variants, and stops at the first that finds a track.
+// Knobs make failures and slowness reproducible: match_delay, fail_next_match; last_query() and
+// narrowband_items() show what the code under test passed in.
 //
 // Thread-safety: as the contract says, every method may be called concurrently.
 #ifndef TRAINSPOTTER_TESTS_TESTING_FAKE_CATALOG_H_
@@ -40,6 +43,18 @@ class FakeCatalog : public Catalog {
     next_match_error_ = std::move(status);
   }
   int64_t match_calls() const { return match_calls_.load(); }
+  // The query of the latest Match() call (default-constructed before the first).
+  CatalogQuery last_query() const {
+    absl::MutexLock l(&mu_);
+    return last_query_;
+  }
+  // The stored narrowband twin of a track; empty if it has none or is unknown.
+  std::vector<uint32_t> narrowband_items(const std::string& dataset,
+                                         const std::string& track_id) const {
+    absl::MutexLock l(&mu_);
+    auto it = tracks_.find({dataset, track_id});
+    return it == tracks_.end() ? std::vector<uint32_t>() : it->second.narrowband_items;
+  }
 
   absl::Status EnsureDataset(const std::string& name, const std::string& version,
                              const std::string& description) override {
@@ -80,6 +95,7 @@ class FakeCatalog : public Catalog {
       track.info.num_items = static_cast<int64_t>(t.items.size());
       track.info.content_hash = t.content_hash;
       track.items = t.items;
+      track.narrowband_items = t.narrowband_items;
     }
     return absl::OkStatus();
   }
@@ -138,6 +154,7 @@ class FakeCatalog : public Catalog {
     absl::Duration delay;
     {
       absl::MutexLock l(&mu_);
+      last_query_ = query;
       delay = match_delay_;
       if (!next_match_error_.ok()) {
         absl::Status error = std::move(next_match_error_);
@@ -159,24 +176,39 @@ class FakeCatalog : public Catalog {
 
     absl::MutexLock l(&mu_);
     CatalogMatchResult result;
-    for (const auto& [key, track] : tracks_) {
-      if (!query.datasets.empty() && std::find(query.datasets.begin(), query.datasets.end(),
-                                               key.first) == query.datasets.end()) {
-        continue;
+    // The cascade: (items, speed, start of the variant in the query).
+    struct Pass {
+      const std::vector<uint32_t>* items;
+      double speed, start;
+    };
+    std::vector<Pass> passes = {{&query.items, 1.0, 0.0}};
+    for (const auto& [start, items] : query.phase_variants) passes.push_back({&items, 1.0, start});
+    for (const auto& [speed, items] : query.speed_variants) passes.push_back({&items, speed, 0.0});
+    for (const Pass& pass : passes) {
+      for (const auto& [key, track] : tracks_) {
+        if (!query.datasets.empty() && std::find(query.datasets.begin(), query.datasets.end(),
+                                                 key.first) == query.datasets.end()) {
+          continue;
+        }
+        Run best = BestRun(*pass.items, track.items);
+        Run twin = BestRun(*pass.items, track.narrowband_items);
+        if (twin.length > best.length) best = twin;
+        if (best.length < min_match_items_) continue;
+        CatalogMatch m;
+        m.track = track.info;
+        m.segment.member = true;
+        m.segment.false_match_probability = 1e-9;
+        m.segment.confidence = 1 - 1e-9;
+        m.segment.query_start = pass.start + ItemToSeconds(best.query_start) * pass.speed;
+        m.segment.query_end =
+            pass.start + ItemToSeconds(best.query_start + best.length) * pass.speed;
+        m.segment.ref_start = ItemToSeconds(best.ref_start);
+        m.segment.ref_end = ItemToSeconds(best.ref_start + best.length);
+        m.segment.bit_error_rate = 0;
+        m.segment.speed = pass.speed;
+        result.matches.push_back(std::move(m));
       }
-      auto best = BestRun(query.items, track.items);
-      if (best.length < min_match_items_) continue;
-      CatalogMatch m;
-      m.track = track.info;
-      m.segment.member = true;
-      m.segment.false_match_probability = 1e-9;
-      m.segment.confidence = 1 - 1e-9;
-      m.segment.query_start = ItemToSeconds(best.query_start);
-      m.segment.query_end = ItemToSeconds(best.query_start + best.length);
-      m.segment.ref_start = ItemToSeconds(best.ref_start);
-      m.segment.ref_end = ItemToSeconds(best.ref_start + best.length);
-      m.segment.bit_error_rate = 0;
-      result.matches.push_back(std::move(m));
+      if (!result.matches.empty()) break;
     }
     std::sort(result.matches.begin(), result.matches.end(), [](const auto& a, const auto& b) {
       return a.segment.query_end - a.segment.query_start >
@@ -207,6 +239,7 @@ class FakeCatalog : public Catalog {
   struct Track {
     TrackInfo info;
     std::vector<uint32_t> items;
+    std::vector<uint32_t> narrowband_items;
   };
   struct Run {
     int query_start = 0, ref_start = 0, length = 0;
@@ -232,6 +265,7 @@ class FakeCatalog : public Catalog {
   absl::Duration match_delay_;
   mutable absl::Status next_match_error_;
   mutable std::atomic<int64_t> match_calls_{0};
+  mutable CatalogQuery last_query_;
 };
 
 }  // namespace trainspotter

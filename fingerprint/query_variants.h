@@ -1,0 +1,51 @@
+// The extra fingerprints a membership query carries for the matcher's cascade (MatchQuery: the
+// plain query, then sub-item phases, then speeds). One definition for every path that turns
+// audio into a query -- `trainspotter query`, `trainspotter scan` and the server's MatchAudio --
+// so that they give the same answer for the same audio.
+//
+// Thread-safety: plain functions on the caller's data.
+#ifndef TRAINSPOTTER_FINGERPRINT_QUERY_VARIANTS_H_
+#define TRAINSPOTTER_FINGERPRINT_QUERY_VARIANTS_H_
+
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "fingerprint/fingerprinter.h"
+
+namespace trainspotter {
+
+// Sub-item phases, in samples at kFingerprintSampleRate: quarters of Chromaprint's 1365-sample
+// hop. A clip cut anywhere is rarely on the reference's item grid; one of these lands closer.
+inline constexpr std::array<int, 3> kQueryPhaseOffsets = {341, 682, 1024};
+// Speeds that undo a speed change (pitch and tempo together) of up to +-2% in the query,
+// closest to 1 first (the cascade stops at the first member).
+inline constexpr std::array<double, 4> kQuerySpeedFactors = {1.01, 0.99, 1.02, 0.98};
+
+// (start seconds or speed factor, items), as MatchQuery / CatalogQuery take them.
+using ItemVariants = std::vector<std::pair<double, std::vector<uint32_t>>>;
+
+// Asks for the phase variants above (options->phase_offsets); speed factors are left alone
+// because the server's MatchAudio takes them from the client.
+void RequestPhaseVariants(FingerprintOptions* options);
+// Asks for both the phase variants and the speed variants above (what `trainspotter query`
+// and `trainspotter scan` send).
+void RequestQueryVariants(FingerprintOptions* options);
+
+// Seconds of audio a phase offset of `samples` (at kFingerprintSampleRate) skips.
+inline double PhaseOffsetSeconds(int samples) {
+  return static_cast<double>(samples) / static_cast<double>(kFingerprintSampleRate);
+}
+
+// Moves result->phase_variants out as (PhaseOffsetSeconds(offset), items), in the order of
+// options.phase_offsets. Empty variants (audio too short for that phase) are dropped, as the
+// server refuses them; every path drops them alike, so answers stay the same.
+ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result);
+// Moves result->speed_variants out as (factor, items), in the order of options.speed_factors,
+// dropping empty ones likewise.
+ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result);
+
+}  // namespace trainspotter
+
+#endif  // TRAINSPOTTER_FINGERPRINT_QUERY_VARIANTS_H_
