@@ -85,8 +85,10 @@ class SqliteCatalog : public Catalog {
         reader_(std::move(reader)),
         matcher_(std::move(matcher)) {}
 
-  // Fills the Matcher from the stored fingerprints and reads the totals.
-  absl::Status Load() {
+  // Fills the Matcher (from the index snapshot if there is one and `use_index_snapshot`, else
+  // from the stored fingerprints) and reads the totals.
+  absl::Status Load(bool use_index_snapshot) {
+    use_index_snapshot_ = use_index_snapshot;
     int64_t tracks = 0;
     double seconds = 0;
     {
@@ -97,7 +99,8 @@ class SqliteCatalog : public Catalog {
     seconds_.store(seconds);
     if (matcher_ == nullptr) return absl::OkStatus();
     absl::MutexLock l(&read_mu_);
-    absl::Status from_snapshot = LoadFromSnapshotLocked();
+    absl::Status from_snapshot =
+        use_index_snapshot_ ? LoadFromSnapshotLocked() : absl::NotFoundError("not asked to");
     if (from_snapshot.ok()) return matcher_->FinishLoading();
     if (!absl::IsNotFound(from_snapshot) && !absl::IsUnimplemented(from_snapshot)) {
       // The snapshot is a cache: a damaged or outdated one costs time, never answers.
@@ -394,6 +397,7 @@ class SqliteCatalog : public Catalog {
   std::atomic<int64_t> num_tracks_{0};
   std::atomic<double> seconds_{0};
   std::atomic<int64_t> num_unindexed_{0};
+  bool use_index_snapshot_ = true;  // set once by Load()
 };
 
 }  // namespace
@@ -439,7 +443,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& dir,
   }
   auto catalog = std::make_unique<SqliteCatalog>(dir, std::move(lock), std::move(writer),
                                                  std::move(reader), std::move(matcher));
-  TS_RETURN_IF_ERROR(catalog->Load());
+  TS_RETURN_IF_ERROR(catalog->Load(options.use_index_snapshot));
   return std::unique_ptr<Catalog>(std::move(catalog));
 }
 

@@ -98,6 +98,9 @@ class Catalog {
     // False: no Matcher is built, so Open() does not read every fingerprint (fast for listing,
     // ingesting and deleting); Match() then returns FAILED_PRECONDITION.
     bool build_index = true;
+    // Read the index from DIR/index.snapshot when there is one (WriteIndexSnapshot); false
+    // indexes every fingerprint (benchmarks compare the two).
+    bool use_index_snapshot = true;
     // Makes the empty Matcher that Open() fills; unset = Matcher::Create. The seam through which
     // tests plug in a fake.
     std::function<absl::StatusOr<std::unique_ptr<Matcher>>(const MatcherOptions&)> matcher_factory;

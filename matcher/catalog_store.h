@@ -133,7 +133,8 @@ class CatalogStore {
   // Moves the WAL into the database file (best effort when readers are active).
   absl::Status Checkpoint();
   // Rewrites the database without the free pages that deletes leave (SQLite VACUUM: atomic,
-  // so a crash leaves the old file or the new one, never a mix).
+  // so a crash leaves the old file or the new one, never a mix). Skipped when under 1% of
+  // the pages are free.
   absl::Status Vacuum();
 
  private:

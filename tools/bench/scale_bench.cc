@@ -131,6 +131,9 @@ int Main(int argc, char** argv) {
   app.add_option("--approximate-min-items", matcher_options.approximate_min_items,
                  "use the approximate index from this many items on")
       ->capture_default_str();
+  bool no_snapshot = false;
+  app.add_flag("--no-snapshot", no_snapshot,
+               "index every fingerprint at open even if the catalogue has an index snapshot");
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::ordered_json out;
@@ -180,6 +183,7 @@ int Main(int argc, char** argv) {
   oo.mode = Catalog::Mode::kReadOnly;
   oo.build_index = true;
   oo.matcher = matcher_options;
+  oo.use_index_snapshot = !no_snapshot;
   absl::StatusOr<std::unique_ptr<Catalog>> opened = Catalog::Open(catalog_dir, oo);
   if (!opened.ok()) {
     std::fprintf(stderr, "open %s: %s\n", catalog_dir.c_str(),
@@ -194,6 +198,7 @@ int Main(int argc, char** argv) {
   out["unindexed"] = catalog.num_unindexed();
   out["hours"] = hours;
   out["open_seconds"] = open_s;
+  out["index_snapshot"] = !no_snapshot && std::filesystem::exists(catalog_dir + "/index.snapshot");
   out["rss_after_open_mib"] = static_cast<double>(rss_after) / 1024;
   out["rss_index_mib"] = static_cast<double>(rss_after - rss_before) / 1024;
   out["rss_mib_per_hour"] =
