@@ -32,6 +32,22 @@ class FaissFlatWindowIndex : public WindowIndex {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<uint32_t*> Extend(int64_t n) override {
+    const uint8_t* before = index_->xb.data();
+    const size_t old_bytes = index_->xb.size();
+    try {
+      // IndexBinaryFlat keeps its codes in xb; growing it and ntotal together is what add()
+      // does, without the copy.
+      index_->xb.resize(old_bytes + static_cast<size_t>(n) * sizeof(uint32_t));
+    } catch (const std::exception& e) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("adding ", n, " items to the index: ", e.what()));
+    }
+    index_->ntotal += n;
+    if (index_->xb.data() != before) AdviseHugePages(index_->xb.data(), index_->xb.capacity());
+    return reinterpret_cast<uint32_t*>(index_->xb.data() + old_bytes);
+  }
+
   absl::Status Reserve(int64_t n) override {
     if (n <= index_->ntotal) return absl::OkStatus();
     try {

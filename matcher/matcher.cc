@@ -308,15 +308,8 @@ class FingerprintMatcher : public Matcher {
     }
     std::unique_ptr<WindowIndex> items = NewFlatWindowIndex();
     TS_RETURN_IF_ERROR(items->Reserve(header.items));
-    std::vector<uint32_t> chunk;
-    constexpr int64_t kChunk = int64_t{1} << 24;  // 64 MiB
-    for (int64_t done = 0; done < header.items;) {
-      const int64_t n = std::min(kChunk, header.items - done);
-      chunk.resize(static_cast<size_t>(n));
-      TS_RETURN_IF_ERROR(in->Read(chunk.data(), chunk.size() * sizeof(uint32_t)));
-      TS_RETURN_IF_ERROR(items->Append(chunk.data(), n));
-      done += n;
-    }
+    TS_ASSIGN_OR_RETURN(uint32_t* dest, items->Extend(header.items));
+    TS_RETURN_IF_ERROR(in->Read(dest, static_cast<size_t>(header.items) * sizeof(uint32_t)));
     std::unique_ptr<ImiIndex> imi;
     if (header.has_index != 0) {
       TS_ASSIGN_OR_RETURN(imi, ImiIndex::Read(in.get(), header.items));

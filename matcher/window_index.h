@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace trainspotter {
 
@@ -25,6 +26,9 @@ class WindowIndex {
 
   // Appends `n` items; they get positions size() .. size()+n-1.
   virtual absl::Status Append(const uint32_t* items, int64_t n) = 0;
+  // Appends `n` items for the caller to fill in place (e.g. read from a file straight into the
+  // index); returns where they go. Valid until the next Append/Extend/Clear.
+  virtual absl::StatusOr<uint32_t*> Extend(int64_t n) = 0;
   // Makes room for `n` items in all (a hint before a bulk load: no reallocation, and the room
   // is backed by huge pages where the kernel allows).
   virtual absl::Status Reserve(int64_t n) = 0;
