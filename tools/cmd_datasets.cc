@@ -65,6 +65,28 @@ Examples:
   trainspotter compact --catalog /srv/trainspotter/catalog     # also a periodic health check
 )";
 
+// Opens an existing catalogue for writing (never creates one: NOT_FOUND from a read-only probe
+// first). On error prints it for `cmd` and returns null.
+std::unique_ptr<Catalog> OpenExistingForWriting(const std::string& dir, bool build_index,
+                                                const char* cmd) {
+  Catalog::OpenOptions probe;
+  probe.build_index = false;
+  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(dir, probe);
+  if (catalog.ok()) {
+    catalog->reset();
+    Catalog::OpenOptions open;
+    open.mode = Catalog::Mode::kReadWrite;
+    open.build_index = build_index;
+    catalog = Catalog::Open(dir, open);
+  }
+  if (!catalog.ok()) {
+    std::fprintf(stderr, "trainspotter %s: %s\n", cmd,
+                 std::string(catalog.status().message()).c_str());
+    return nullptr;
+  }
+  return *std::move(catalog);
+}
+
 // Bytes of the catalogue's database files.
 int64_t DatabaseBytes(const std::string& dir) {
   int64_t total = 0;
@@ -87,28 +109,10 @@ int RunCompact(int argc, char** argv) {
   bool exit = false;
   int rc = Parse(app, argc, argv, "compact", &exit);
   if (exit) return rc;
-  {
-    // Compacting a catalogue that does not exist must not create one.
-    Catalog::OpenOptions probe;
-    probe.build_index = false;
-    absl::StatusOr<std::unique_ptr<Catalog>> exists = Catalog::Open(dir, probe);
-    if (!exists.ok()) {
-      std::fprintf(stderr, "trainspotter compact: %s\n",
-                   std::string(exists.status().message()).c_str());
-      return 1;
-    }
-  }
-  Catalog::OpenOptions open;
-  open.mode = Catalog::Mode::kReadWrite;
-  open.build_index = true;
-  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(dir, open);
-  if (!catalog.ok()) {
-    std::fprintf(stderr, "trainspotter compact: %s\n",
-                 std::string(catalog.status().message()).c_str());
-    return 1;
-  }
+  std::unique_ptr<Catalog> catalog = OpenExistingForWriting(dir, /*build_index=*/true, "compact");
+  if (catalog == nullptr) return 1;
   const int64_t before = DatabaseBytes(dir);
-  absl::Status s = (*catalog)->Compact();
+  absl::Status s = catalog->Compact();
   if (!s.ok()) {
     std::fprintf(stderr, "trainspotter compact: %s: %s\n", dir.c_str(),
                  std::string(s.message()).c_str());
@@ -117,8 +121,8 @@ int RunCompact(int argc, char** argv) {
   const int64_t after = DatabaseBytes(dir);
   std::printf("compacted catalogue %s: %.1f MB -> %.1f MB (%lld tracks)\n", dir.c_str(),
               static_cast<double>(before) / 1e6, static_cast<double>(after) / 1e6,
-              static_cast<long long>((*catalog)->num_tracks()));
-  s = (*catalog)->WriteIndexSnapshot();
+              static_cast<long long>(catalog->num_tracks()));
+  s = catalog->WriteIndexSnapshot();
   if (!s.ok()) {
     std::fprintf(stderr, "trainspotter compact: index snapshot of %s: %s\n", dir.c_str(),
                  std::string(s.message()).c_str());
@@ -209,27 +213,9 @@ int RunDelete(int argc, char** argv) {
   int rc = Parse(app, argc, argv, "delete", &exit);
   if (exit) return rc;
 
-  Catalog::OpenOptions open;
-  open.mode = Catalog::Mode::kReadWrite;
-  open.build_index = false;
-  // Deleting from a catalogue that does not exist must not create one.
-  {
-    Catalog::OpenOptions probe;
-    probe.build_index = false;
-    absl::StatusOr<std::unique_ptr<Catalog>> exists = Catalog::Open(dir, probe);
-    if (!exists.ok()) {
-      std::fprintf(stderr, "trainspotter delete: %s\n",
-                   std::string(exists.status().message()).c_str());
-      return 1;
-    }
-  }
-  absl::StatusOr<std::unique_ptr<Catalog>> catalog = Catalog::Open(dir, open);
-  if (!catalog.ok()) {
-    std::fprintf(stderr, "trainspotter delete: %s\n",
-                 std::string(catalog.status().message()).c_str());
-    return 1;
-  }
-  absl::StatusOr<int64_t> removed = (*catalog)->Delete(dataset, track);
+  std::unique_ptr<Catalog> catalog = OpenExistingForWriting(dir, /*build_index=*/false, "delete");
+  if (catalog == nullptr) return 1;
+  absl::StatusOr<int64_t> removed = catalog->Delete(dataset, track);
   if (!removed.ok()) {
     std::fprintf(stderr, "trainspotter delete: %s\n",
                  std::string(removed.status().message()).c_str());
