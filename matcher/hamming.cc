@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace trainspotter {
 
@@ -95,6 +100,65 @@ inline void Insert(int k, int32_t* dist, int64_t* rows, int32_t d, int64_t row) 
   rows[i] = row;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The matcher's layout (db_stride 4: window r is items r .. r+15) on CPUs with AVX-512
+// VPOPCNTDQ: 16 consecutive windows at a time, one 32-bit lane each. Window r+j's item i is
+// items[r+j+i], so for each query item i one unaligned load of items[r+i .. r+i+15] serves all
+// 16 windows: 16 loads, XORs and lane popcounts per 16 windows, where the scalar loop needs 8
+// popcounts per window. Same results as the scalar loop, ties included (rows in order).
+__attribute__((target("avx512f,avx512vpopcntdq"))) void KnnItemsAvx512(
+    const uint8_t* queries, size_t query_stride, size_t nq, const uint32_t* items, size_t nb,
+    int k, int max_distance, int32_t* distances, int64_t* rows) {
+  constexpr size_t kBlock = 2048;
+  for (size_t b0 = 0; b0 < nb; b0 += kBlock) {
+    const size_t b1 = std::min(nb, b0 + kBlock);
+    for (size_t q = 0; q < nq; ++q) {
+      uint32_t qi[16];
+      std::memcpy(qi, queries + q * query_stride, sizeof(qi));
+      __m512i qv[16];
+      for (int i = 0; i < 16; ++i) qv[i] = _mm512_set1_epi32(static_cast<int>(qi[i]));
+      int32_t* dq = distances + q * k;
+      int64_t* rq = rows + q * k;
+      int32_t limit = std::min<int32_t>(dq[k - 1] - 1, max_distance);
+      size_t r = b0;
+      for (; r + 16 <= b1; r += 16) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int i = 0; i < 16; ++i) {
+          const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(items + r + i), qv[i]);
+          acc = _mm512_add_epi32(acc, _mm512_popcnt_epi32(v));
+        }
+        __mmask16 m = _mm512_cmple_epi32_mask(acc, _mm512_set1_epi32(limit));
+        if (m == 0) continue;
+        alignas(64) int32_t d[16];
+        _mm512_store_si512(d, acc);
+        while (m != 0) {
+          const int j = __builtin_ctz(m);
+          m = static_cast<__mmask16>(m & (m - 1));
+          if (d[j] <= limit) {
+            Insert(k, dq, rq, d[j], static_cast<int64_t>(r) + j);
+            limit = std::min<int32_t>(dq[k - 1] - 1, max_distance);
+          }
+        }
+      }
+      for (; r < b1; ++r) {
+        int d = 0;
+        for (int i = 0; i < 16; ++i) d += __builtin_popcount(items[r + i] ^ qi[i]);
+        if (d <= limit) {
+          Insert(k, dq, rq, d, static_cast<int64_t>(r));
+          limit = std::min<int32_t>(dq[k - 1] - 1, max_distance);
+        }
+      }
+    }
+  }
+}
+
+bool HasAvx512Popcount() {
+  static const bool has = __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512vpopcntdq");
+  return has;
+}
+#endif
+
 }  // namespace
 
 TS_POPCNT_CLONES
@@ -103,6 +167,14 @@ void HammingKnn512(const uint8_t* queries, size_t query_stride, size_t nq, const
                    int k, int max_distance, int32_t* distances, int64_t* rows) {
   std::fill(distances, distances + nq * k, INT32_MAX);
   std::fill(rows, rows + nq * k, int64_t{-1});
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (db_stride == sizeof(uint32_t) && reinterpret_cast<uintptr_t>(database) % 4 == 0 &&
+      HasAvx512Popcount()) {
+    KnnItemsAvx512(queries, query_stride, nq, reinterpret_cast<const uint32_t*>(database), nb, k,
+                   max_distance, distances, rows);
+    return;
+  }
+#endif
   // Block over the database so that a block of codes stays in L1/L2 while every query scans it.
   constexpr size_t kBlock = 2048;
   for (size_t b0 = 0; b0 < nb; b0 += kBlock) {

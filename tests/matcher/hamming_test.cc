@@ -106,6 +106,50 @@ TEST(HammingTest, KnnAgreesWithBruteForceOnUnalignedQueries) {
   EXPECT_EQ(dist[3 * k], 1);
 }
 
+// The matcher's layout: database windows 4 bytes apart (overlapping), every size of tail, with
+// planted near copies and ties; whichever kernel the CPU selects must equal brute force.
+TEST(HammingTest, KnnOverOverlappingItemWindowsAgreesWithBruteForce) {
+  std::mt19937 rng(13);
+  for (size_t nb : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{2047}, size_t{2048},
+                    size_t{2049}, size_t{5000}}) {
+    std::vector<uint32_t> items(nb + 15);
+    for (auto& x : items) x = static_cast<uint32_t>(rng()) & 0x0f0f0f0fu;  // closer: more ties
+    const size_t nq = 9, k = 6;
+    std::vector<uint32_t> q((nq + 15));
+    for (auto& x : q) x = static_cast<uint32_t>(rng()) & 0x0f0f0f0fu;
+    // Query 2 is window nb/2 with one bit flipped.
+    std::copy(items.begin() + static_cast<std::ptrdiff_t>(nb / 2),
+              items.begin() + static_cast<std::ptrdiff_t>(nb / 2 + 16), q.begin() + 2);
+    q[2] ^= 4;
+    std::vector<int32_t> dist(nq * k);
+    std::vector<int64_t> rows(nq * k);
+    const int max_distance = 200;
+    HammingKnn512(reinterpret_cast<const uint8_t*>(q.data()), 4, nq,
+                  reinterpret_cast<const uint8_t*>(items.data()), 4, nb, k, max_distance,
+                  dist.data(), rows.data());
+    for (size_t qi = 0; qi < nq; ++qi) {
+      std::vector<std::pair<int, int64_t>> all;
+      for (size_t r = 0; r < nb; ++r) {
+        const int d = NaiveItems(q.data() + qi, items.data() + r, 16);
+        if (d <= max_distance) all.emplace_back(d, static_cast<int64_t>(r));
+      }
+      std::sort(all.begin(), all.end());
+      for (size_t j = 0; j < k; ++j) {
+        if (j < all.size()) {
+          ASSERT_EQ(dist[qi * k + j], all[j].first) << "nb " << nb << " q " << qi << " j " << j;
+          ASSERT_EQ(rows[qi * k + j], all[j].second) << "nb " << nb << " q " << qi << " j " << j;
+        } else {
+          ASSERT_EQ(rows[qi * k + j], -1);
+        }
+      }
+    }
+    if (nb >= 16) {
+      EXPECT_EQ(rows[2 * k], static_cast<int64_t>(nb / 2));
+      EXPECT_EQ(dist[2 * k], 1);
+    }
+  }
+}
+
 TEST(HammingTest, MaxDistanceLeavesSlotsEmpty) {
   std::vector<uint8_t> db(64 * 2, 0);
   std::vector<uint8_t> q(64, 0xff);  // distance 512 to both rows
