@@ -1,6 +1,7 @@
 #include "matcher/imi_index.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <queue>
 #include <random>
@@ -19,17 +20,14 @@ constexpr int kWindow = 2 * kImiBlockItems;
 // Blocks drawn to train the codebook (both blocks of each sampled window).
 constexpr int kSampleWindows = 1 << 15;
 constexpr int kTopIterations = 8;
+// First-level centroids whose leaves a reference block is compared with (Encode).
+constexpr int kEncodeBeam = 3;
 constexpr int kLeafIterations = 6;
 // Ranked centroids per query block that the multi-sequence walk may pair.
 constexpr int kMaxRanked = 64;
 // Largest codebook: 1024^2 = 1M cells (4 MiB of offsets), two-level 32 x 32. 2048 measured
 // slower (31 vs 15 ms per query at 100k tracks) for no clear gain in what it finds.
 constexpr int kMaxCodebook = 1024;
-
-// Windows of a reference of `length` items at the index stride.
-int64_t WindowsOf(int64_t length) {
-  return length < kWindow ? 0 : (length - kWindow) / kImiStride + 1;
-}
 
 int Log2(int k) {
   int l = 0;
@@ -113,11 +111,16 @@ int ImiIndex::CodebookSizeFor(int64_t windows) {
 
 absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
                                                           absl::Span<const ItemRange> ranges,
-                                                          int threads) {
+                                                          int threads, int stride) {
+  if (stride != 4 && stride != 8) {
+    return absl::InvalidArgumentError(absl::StrCat("index stride ", stride, " is not 4 or 8"));
+  }
+  auto index = std::unique_ptr<ImiIndex>(new ImiIndex());
+  index->stride_ = stride;
   std::vector<int64_t> first_window(ranges.size() + 1, 0);  // prefix sums of windows
   int64_t end = 0;
   for (size_t r = 0; r < ranges.size(); ++r) {
-    first_window[r + 1] = first_window[r] + WindowsOf(ranges[r].length);
+    first_window[r + 1] = first_window[r] + index->WindowsOf(ranges[r].length);
     end = std::max(end, ranges[r].start + ranges[r].length);
   }
   if (end > int64_t{UINT32_MAX}) {
@@ -126,7 +129,6 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
         " hours of audio); this one has ", end, ": split the catalogue into shards"));
   }
   const int64_t windows = first_window.back();
-  auto index = std::unique_ptr<ImiIndex>(new ImiIndex());
   index->k_ = CodebookSizeFor(windows);
   const int levels = Log2(index->k_);
   index->top_ = 1 << ((levels + 1) / 2);
@@ -141,7 +143,7 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
       const int64_t w = pick(rng);
       const size_t r = static_cast<size_t>(
           std::upper_bound(first_window.begin(), first_window.end(), w) - first_window.begin() - 1);
-      const uint32_t* win = items + ranges[r].start + (w - first_window[r]) * kImiStride;
+      const uint32_t* win = items + ranges[r].start + (w - first_window[r]) * stride;
       sample.push_back(win);
       sample.push_back(win + kImiBlockItems);
     }
@@ -167,18 +169,20 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
   // Cells of every window, then counting sort into posting lists.
   std::vector<uint32_t> cells(static_cast<size_t>(windows));
   const ImiIndex& idx = *index;
+  // Blocks at the stride are encoded once: window w is blocks w and w + 8 / stride.
+  const int64_t step = kImiBlockItems / stride;
   ParallelFor(static_cast<int64_t>(ranges.size()), threads, [&](int64_t r) {
     const ItemRange& range = ranges[static_cast<size_t>(r)];
-    const int64_t nw = WindowsOf(range.length);
+    const int64_t nw = idx.WindowsOf(range.length);
     uint32_t* out = &cells[static_cast<size_t>(first_window[static_cast<size_t>(r)])];
-    uint16_t prev = 0;
+    thread_local std::vector<uint16_t> codes;
+    codes.resize(static_cast<size_t>(nw + step));
+    for (int64_t b = 0; b < nw + step && nw > 0; ++b) {
+      codes[static_cast<size_t>(b)] = idx.Encode(items + range.start + b * stride);
+    }
     for (int64_t w = 0; w < nw; ++w) {
-      const uint32_t* win = items + range.start + w * kImiStride;
-      // The stride equals the block: window w's second block is window w+1's first.
-      const uint16_t a = w == 0 ? idx.Encode(win) : prev;
-      const uint16_t b = idx.Encode(win + kImiBlockItems);
-      out[w] = static_cast<uint32_t>(a) * static_cast<uint32_t>(idx.k_) + b;
-      prev = b;
+      out[w] = static_cast<uint32_t>(codes[static_cast<size_t>(w)]) * static_cast<uint32_t>(idx.k_) +
+               codes[static_cast<size_t>(w + step)];
     }
   });
   const size_t ncells = static_cast<size_t>(index->k_) * static_cast<size_t>(index->k_);
@@ -192,18 +196,37 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
   for (size_t r = 0; r < ranges.size(); ++r) {
     for (int64_t w = first_window[r]; w < first_window[r + 1]; ++w) {
       index->postings_[fill[cells[static_cast<size_t>(w)]]++] =
-          static_cast<uint32_t>(ranges[r].start + (w - first_window[r]) * kImiStride);
+          static_cast<uint32_t>(ranges[r].start + (w - first_window[r]) * stride);
     }
   }
   return index;
 }
 
 uint16_t ImiIndex::Encode(const uint32_t* block) const {
-  const int t = NearestCentroid256(block, top_centroids_.data(), static_cast<size_t>(top_));
-  const int l = NearestCentroid256(
-      block, &leaf_centroids_[static_cast<size_t>(t) * sub_ * kImiBlockItems],
-      static_cast<size_t>(sub_));
-  return static_cast<uint16_t>(t * sub_ + l);
+  // Beam descent: the leaves under the kEncodeBeam nearest first-level centroids. The query
+  // side ranks all leaves exactly, so a reference filed under a leaf that is not its nearest
+  // is found later or not at all; one first-level centroid alone misfiles ~1 block in 5.
+  uint16_t top_dist[64];
+  BlockDistances256(block, top_centroids_.data(), static_cast<size_t>(top_), top_dist);
+  int best_leaf = 0, best = INT_MAX;
+  bool tried[64] = {};
+  for (int beam = 0; beam < std::min(kEncodeBeam, top_); ++beam) {
+    int t = -1;
+    for (int c = 0; c < top_; ++c) {
+      if (!tried[c] && (t < 0 || top_dist[c] < top_dist[t])) t = c;
+    }
+    tried[t] = true;
+    uint16_t leaf_dist[64];
+    BlockDistances256(block, &leaf_centroids_[static_cast<size_t>(t) * sub_ * kImiBlockItems],
+                      static_cast<size_t>(sub_), leaf_dist);
+    for (int l = 0; l < sub_; ++l) {
+      if (leaf_dist[l] < best) {
+        best = leaf_dist[l];
+        best_leaf = t * sub_ + l;
+      }
+    }
+  }
+  return static_cast<uint16_t>(best_leaf);
 }
 
 absl::Status ImiIndex::Add(const uint32_t* items, ItemRange range) {
@@ -213,7 +236,7 @@ absl::Status ImiIndex::Add(const uint32_t* items, ItemRange range) {
   }
   const int64_t nw = WindowsOf(range.length);
   for (int64_t w = 0; w < nw; ++w) {
-    const int64_t pos = range.start + w * kImiStride;
+    const int64_t pos = range.start + w * stride_;
     added_[Cell(items + pos)].push_back(static_cast<uint32_t>(pos));
   }
   num_added_ += nw;
@@ -250,7 +273,7 @@ absl::Status ImiIndex::Write(AtomicFileWriter* out) const {
   if (num_added_ != 0) {
     return absl::FailedPreconditionError("index has references added since it was built");
   }
-  const int32_t dims[3] = {k_, top_, sub_};
+  const int32_t dims[4] = {k_, top_, sub_, stride_};
   absl::Status s = out->Append(dims, sizeof(dims));
   if (s.ok()) s = WriteVector(out, top_centroids_);
   if (s.ok()) s = WriteVector(out, leaf_centroids_);
@@ -261,13 +284,14 @@ absl::Status ImiIndex::Write(AtomicFileWriter* out) const {
 
 absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Read(FileReader* in, int64_t num_items) {
   auto index = std::unique_ptr<ImiIndex>(new ImiIndex());
-  int32_t dims[3] = {};
+  int32_t dims[4] = {};
   absl::Status s = in->Read(dims, sizeof(dims));
   if (!s.ok()) return s;
   index->k_ = dims[0];
   index->top_ = dims[1];
   index->sub_ = dims[2];
-  if (index->k_ < 1 || index->k_ > kMaxCodebook || index->top_ < 1 || index->sub_ < 1 ||
+  index->stride_ = dims[3];
+  if ((index->stride_ != 4 && index->stride_ != 8) || index->k_ < 1 || index->k_ > kMaxCodebook || index->top_ < 1 || index->sub_ < 1 ||
       index->top_ * index->sub_ != index->k_ || index->top_ > 64 || index->sub_ > 64) {
     return absl::DataLossError("index snapshot: bad codebook dimensions");
   }
@@ -275,7 +299,7 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Read(FileReader* in, int64_t
   if (!(s = ReadVector(in, index->top_ * kImiBlockItems, &index->top_centroids_)).ok()) return s;
   if (!(s = ReadVector(in, k * kImiBlockItems, &index->leaf_centroids_)).ok()) return s;
   if (!(s = ReadVector(in, k * k + 1, &index->offsets_)).ok()) return s;
-  if (!(s = ReadVector(in, num_items / kImiStride + 1, &index->postings_)).ok()) return s;
+  if (!(s = ReadVector(in, num_items / index->stride_ + 1, &index->postings_)).ok()) return s;
   if (static_cast<int64_t>(index->top_centroids_.size()) != index->top_ * kImiBlockItems ||
       static_cast<int64_t>(index->leaf_centroids_.size()) != k * kImiBlockItems ||
       static_cast<int64_t>(index->offsets_.size()) != k * k + 1 || index->offsets_[0] != 0 ||

@@ -1,8 +1,9 @@
 // Sub-linear candidate search over the reference items: an inverted multi-index (Babenko and
 // Lempitsky, "The Inverted Multi-Index", CVPR 2012) over 16-item windows.
 //
-// Every reference contributes the window starting at each multiple of kImiStride items (an
-// eighth of its positions). A window is two 8-item blocks (256 bits each); one codebook of K
+// Every reference contributes the window starting at each multiple of the stride (8 items by
+// default: an eighth of its positions; 4 doubles the postings and the aligned windows a query
+// has). A window is two 8-item blocks (256 bits each); one codebook of K
 // block centroids (binary k-means: per-bit majority, two levels so that encoding costs
 // 2*sqrt(K) distances instead of K) quantises each block, and the window's cell is the pair of
 // its blocks' codes: K^2 cells from 2K centroids. A cell's posting list holds the windows'
@@ -29,7 +30,7 @@
 namespace trainspotter {
 
 inline constexpr int kImiBlockItems = 8;
-inline constexpr int kImiStride = 8;
+inline constexpr int kImiDefaultStride = 8;
 
 // A reference's items: positions [start, start + length) of the item array.
 struct ItemRange {
@@ -48,9 +49,11 @@ class ImiIndex {
  public:
   // Trains the codebook on a deterministic sample of `ranges` and indexes every window of
   // them. `threads` encode in parallel. INVALID_ARGUMENT if positions do not fit 32 bits.
+  // `stride` is 4 or 8 (INVALID_ARGUMENT otherwise).
   static absl::StatusOr<std::unique_ptr<ImiIndex>> Build(const uint32_t* items,
                                                          absl::Span<const ItemRange> ranges,
-                                                         int threads);
+                                                         int threads,
+                                                         int stride = kImiDefaultStride);
 
   // Indexes one more reference (kept in per-cell side lists until the next Build).
   absl::Status Add(const uint32_t* items, ItemRange range);
@@ -67,6 +70,7 @@ class ImiIndex {
   static absl::StatusOr<std::unique_ptr<ImiIndex>> Read(FileReader* in, int64_t num_items);
 
   int codebook_size() const { return k_; }
+  int stride() const { return stride_; }
   int64_t num_postings() const;
   int64_t num_built() const { return static_cast<int64_t>(postings_.size()); }
   int64_t num_added() const { return num_added_; }
@@ -87,6 +91,12 @@ class ImiIndex {
            Encode(w + kImiBlockItems);
   }
 
+  // Indexed windows of a reference of `length` items.
+  int64_t WindowsOf(int64_t length) const {
+    return length < 2 * kImiBlockItems ? 0 : (length - 2 * kImiBlockItems) / stride_ + 1;
+  }
+
+  int stride_ = kImiDefaultStride;
   int k_ = 0;       // leaf centroids
   int top_ = 0;     // first-level centroids; leaves of top t are [t * sub_, (t + 1) * sub_)
   int sub_ = 0;     // leaves per first-level centroid

@@ -46,7 +46,7 @@ constexpr int64_t kMinSegmentItems = 12;
 // items, the approximate index if built (ImiIndex::Write), the end marker.
 constexpr char kSnapshotMagic[8] = {'T', 'S', 'S', 'N', 'A', 'P', '0', '1'};
 constexpr char kSnapshotEnd[8] = {'T', 'S', 'S', 'N', 'A', 'P', 'N', 'D'};
-constexpr int32_t kSnapshotVersion = 1;
+constexpr int32_t kSnapshotVersion = 2;  // 2: the index records its stride
 
 struct SnapshotHeader {
   char magic[8] = {'T', 'S', 'S', 'N', 'A', 'P', '0', '1'};
@@ -382,7 +382,7 @@ class FingerprintMatcher : public Matcher {
       if (s.alive) ranges.push_back({s.start, s.length});
     }
     const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    auto built = ImiIndex::Build(index_->items(), ranges, threads);
+    auto built = ImiIndex::Build(index_->items(), ranges, threads, options_.approximate_stride);
     if (!built.ok()) return built.status();
     imi_ = *std::move(built);
     return absl::OkStatus();

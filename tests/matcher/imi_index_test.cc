@@ -83,23 +83,36 @@ TEST_F(ImiIndexTest, FindsNoisyClipsAndReportsTrueDistances) {
 }
 
 TEST_F(ImiIndexTest, IndexesOnlyStridedWindowsInsideEachReference) {
-  auto index = ImiIndex::Build(items_.data(), ranges_, 2);
-  ASSERT_TRUE(index.ok()) << index.status();
-  int64_t expected = 0;
-  for (const ItemRange& r : ranges_) expected += (r.length - kWindow) / kImiStride + 1;
-  EXPECT_EQ((*index)->num_postings(), expected);
-  // A query that is an entire reference finds its windows only at stride positions inside it.
-  const int r = 3;
-  std::vector<uint32_t> q = Clip(r, 0, ranges_[r].length);
-  std::vector<WindowHit> hits = (*index)->Search(items_.data(), q.data(),
-                                                 static_cast<int64_t>(q.size()), 64, 0);
-  std::set<int64_t> positions;
-  for (const WindowHit& h : hits) positions.insert(h.position);
-  EXPECT_EQ(static_cast<int64_t>(positions.size()), (ranges_[r].length - kWindow) / kImiStride + 1);
-  for (int64_t p : positions) {
-    EXPECT_EQ((p - ranges_[r].start) % kImiStride, 0);
-    EXPECT_LE(p + kWindow, ranges_[r].start + ranges_[r].length);
+  for (int stride : {4, 8}) {
+    auto index = ImiIndex::Build(items_.data(), ranges_, 2, stride);
+    ASSERT_TRUE(index.ok()) << index.status();
+    EXPECT_EQ((*index)->stride(), stride);
+    int64_t expected = 0;
+    for (const ItemRange& r : ranges_) expected += (r.length - kWindow) / stride + 1;
+    EXPECT_EQ((*index)->num_postings(), expected);
+    // A query that is an entire reference finds its windows only at stride positions inside it.
+    const int r = 3;
+    std::vector<uint32_t> q = Clip(r, 0, ranges_[r].length);
+    std::vector<WindowHit> hits = (*index)->Search(items_.data(), q.data(),
+                                                   static_cast<int64_t>(q.size()), 4096, 0);
+    std::set<int64_t> positions;
+    for (const WindowHit& h : hits) positions.insert(h.position);
+    EXPECT_EQ(static_cast<int64_t>(positions.size()), (ranges_[r].length - kWindow) / stride + 1);
+    for (int64_t p : positions) {
+      EXPECT_EQ((p - ranges_[r].start) % stride, 0);
+      EXPECT_LE(p + kWindow, ranges_[r].start + ranges_[r].length);
+    }
+    // Exact clips are found at any offset with either stride.
+    std::mt19937 rng(stride);
+    for (int trial = 0; trial < 20; ++trial) {
+      const int ref = static_cast<int>(rng() % ranges_.size());
+      const int64_t offset = static_cast<int64_t>(rng() % (ranges_[ref].length - 40));
+      std::vector<uint32_t> clip = Clip(ref, offset, 40);
+      EXPECT_TRUE(Aligned((*index)->Search(items_.data(), clip.data(), 40, 256, 0), ref, offset))
+          << "stride " << stride;
+    }
   }
+  EXPECT_TRUE(absl::IsInvalidArgument(ImiIndex::Build(items_.data(), ranges_, 2, 5).status()));
 }
 
 TEST_F(ImiIndexTest, FindsReferencesAddedAfterTheBuild) {

@@ -128,6 +128,9 @@ int Main(int argc, char** argv) {
   app.add_option("--probe-fraction", matcher_options.approximate_probe_fraction,
                  "postings read per query window, as a fraction of the index")
       ->capture_default_str();
+  app.add_option("--approximate-stride", matcher_options.approximate_stride,
+                 "index one reference window every N items (4 or 8)")
+      ->capture_default_str();
   app.add_option("--approximate-min-items", matcher_options.approximate_min_items,
                  "use the approximate index from this many items on")
       ->capture_default_str();
