@@ -99,9 +99,13 @@ class SqliteCatalog : public Catalog {
     seconds_.store(seconds);
     if (matcher_ == nullptr) return absl::OkStatus();
     absl::MutexLock l(&read_mu_);
-    absl::Status from_snapshot =
-        use_index_snapshot_ ? LoadFromSnapshotLocked() : absl::NotFoundError("not asked to");
+    bool matcher_touched = false;
+    absl::Status from_snapshot = use_index_snapshot_
+                                     ? LoadFromSnapshotLocked(&matcher_touched)
+                                     : absl::NotFoundError("not asked to");
     if (from_snapshot.ok()) return matcher_->FinishLoading();
+    // Past the snapshot itself (reading the database failed): no second load on top of it.
+    if (matcher_touched) return from_snapshot;
     if (!absl::IsNotFound(from_snapshot) && !absl::IsUnimplemented(from_snapshot)) {
       // The snapshot is a cache: a damaged or outdated one costs time, never answers.
       std::fprintf(stderr, "warning: %s; indexing the catalogue's fingerprints instead\n",
@@ -136,12 +140,14 @@ class SqliteCatalog : public Catalog {
 
   // The Matcher from DIR/index.snapshot, then brought up to date with the database: references
   // deleted or changed since the snapshot are removed, tracks added or changed since are read
-  // and added. NOT_FOUND if there is no snapshot; the Matcher is untouched on any error.
-  absl::Status LoadFromSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
+  // and added. NOT_FOUND if there is no snapshot. `*touched` tells whether the Matcher holds
+  // the snapshot (errors before that leave it empty).
+  absl::Status LoadFromSnapshotLocked(bool* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
     const std::string path = absl::StrCat(dir_, "/", kSnapshotFile);
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) return absl::NotFoundError(path);
     TS_ASSIGN_OR_RETURN(auto stamps, matcher_->ReadSnapshot(path));
+    *touched = true;
     absl::flat_hash_map<int64_t, int64_t> in_snapshot(stamps.begin(), stamps.end());
     std::vector<int64_t> to_load;
     absl::flat_hash_map<int64_t, int64_t> datasets;

@@ -4,6 +4,7 @@
 // error rate stays low (maximum-sum subarray), and the chance-agreement test of decision.h.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -346,6 +347,12 @@ class FingerprintMatcher : public Matcher {
  private:
   absl::Status AddLocked(int64_t key, const uint32_t* items, int64_t n, bool twin)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (imi_ != nullptr && index_->size() + n > int64_t{UINT32_MAX}) {
+      // Checked before anything changes: the reference is refused whole.
+      return absl::ResourceExhaustedError(
+          "the approximate index addresses at most 2^32 items (~147,000 hours of audio): "
+          "split the catalogue into shards");
+    }
     Slot slot;
     slot.key = key;
     slot.start = index_->size();
