@@ -291,7 +291,8 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Read(FileReader* in, int64_t
   index->top_ = dims[1];
   index->sub_ = dims[2];
   index->stride_ = dims[3];
-  if ((index->stride_ != 4 && index->stride_ != 8) || index->k_ < 1 || index->k_ > kMaxCodebook || index->top_ < 1 || index->sub_ < 1 ||
+  if ((index->stride_ != 4 && index->stride_ != 8) || index->k_ < 1 ||
+      index->k_ > kMaxCodebook || index->top_ < 1 || index->sub_ < 1 ||
       index->top_ * index->sub_ != index->k_ || index->top_ > 64 || index->sub_ > 64) {
     return absl::DataLossError("index snapshot: bad codebook dimensions");
   }
