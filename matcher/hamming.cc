@@ -39,8 +39,9 @@ void BlockDistances256(const uint32_t* block, const uint32_t* centroids, size_t 
   for (size_t i = 0; i < k; ++i) {
     uint64_t c[4];
     std::memcpy(c, centroids + i * 8, sizeof(c));
-    out[i] = static_cast<uint16_t>(__builtin_popcountll(b[0] ^ c[0]) + __builtin_popcountll(b[1] ^ c[1]) +
-                                   __builtin_popcountll(b[2] ^ c[2]) + __builtin_popcountll(b[3] ^ c[3]));
+    out[i] = static_cast<uint16_t>(
+        __builtin_popcountll(b[0] ^ c[0]) + __builtin_popcountll(b[1] ^ c[1]) +
+        __builtin_popcountll(b[2] ^ c[2]) + __builtin_popcountll(b[3] ^ c[3]));
   }
 }
 

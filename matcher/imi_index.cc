@@ -181,8 +181,9 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Build(const uint32_t* items,
       codes[static_cast<size_t>(b)] = idx.Encode(items + range.start + b * stride);
     }
     for (int64_t w = 0; w < nw; ++w) {
-      out[w] = static_cast<uint32_t>(codes[static_cast<size_t>(w)]) * static_cast<uint32_t>(idx.k_) +
-               codes[static_cast<size_t>(w + step)];
+      out[w] =
+          static_cast<uint32_t>(codes[static_cast<size_t>(w)]) * static_cast<uint32_t>(idx.k_) +
+          codes[static_cast<size_t>(w + step)];
     }
   });
   const size_t ncells = static_cast<size_t>(index->k_) * static_cast<size_t>(index->k_);
@@ -291,9 +292,9 @@ absl::StatusOr<std::unique_ptr<ImiIndex>> ImiIndex::Read(FileReader* in, int64_t
   index->top_ = dims[1];
   index->sub_ = dims[2];
   index->stride_ = dims[3];
-  if ((index->stride_ != 4 && index->stride_ != 8) || index->k_ < 1 ||
-      index->k_ > kMaxCodebook || index->top_ < 1 || index->sub_ < 1 ||
-      index->top_ * index->sub_ != index->k_ || index->top_ > 64 || index->sub_ > 64) {
+  if ((index->stride_ != 4 && index->stride_ != 8) || index->k_ < 1 || index->k_ > kMaxCodebook ||
+      index->top_ < 1 || index->sub_ < 1 || index->top_ * index->sub_ != index->k_ ||
+      index->top_ > 64 || index->sub_ > 64) {
     return absl::DataLossError("index snapshot: bad codebook dimensions");
   }
   const int64_t k = index->k_;
@@ -321,9 +322,9 @@ int64_t ImiIndex::num_postings() const {
 }
 
 int64_t ImiIndex::memory_bytes() const {
-  return static_cast<int64_t>((top_centroids_.size() + leaf_centroids_.size() + offsets_.size() +
-                               postings_.size()) *
-                              sizeof(uint32_t)) +
+  return static_cast<int64_t>(
+             (top_centroids_.size() + leaf_centroids_.size() + offsets_.size() + postings_.size()) *
+             sizeof(uint32_t)) +
          num_added_ * static_cast<int64_t>(sizeof(uint32_t)) +
          static_cast<int64_t>(added_.size() * (sizeof(uint32_t) + sizeof(std::vector<uint32_t>)));
 }
@@ -343,8 +344,8 @@ std::vector<WindowHit> ImiIndex::Search(const uint32_t* items, const uint32_t* q
     for (int64_t b = 0; b < nblocks; ++b) {
       BlockDistances256(query + b, leaf_centroids_.data(), static_cast<size_t>(k_), dist.data());
       for (int c = 0; c < k_; ++c) {
-        keyed[static_cast<size_t>(c)] = (static_cast<uint32_t>(dist[static_cast<size_t>(c)]) << 16) |
-                                        static_cast<uint32_t>(c);
+        keyed[static_cast<size_t>(c)] =
+            (static_cast<uint32_t>(dist[static_cast<size_t>(c)]) << 16) | static_cast<uint32_t>(c);
       }
       std::partial_sort(keyed.begin(), keyed.begin() + ranked, keyed.end());
       std::copy(keyed.begin(), keyed.begin() + ranked,

@@ -3,11 +3,12 @@
 //
 // Every reference contributes the window starting at each multiple of the stride (8 items by
 // default: an eighth of its positions; 4 doubles the postings and the aligned windows a query
-// has). A window is two 8-item blocks (256 bits each); one codebook of K
-// block centroids (binary k-means: per-bit majority, two levels so that encoding costs
-// 2*sqrt(K) distances instead of K) quantises each block, and the window's cell is the pair of
-// its blocks' codes: K^2 cells from 2K centroids. A cell's posting list holds the windows'
-// item positions (4 bytes each: ~15 KB per indexed hour of audio beside the 116 KB of items).
+// has). A window is two 8-item blocks (256 bits each). One codebook of K block centroids
+// (binary k-means: per-bit majority; two levels, so that encoding a reference block costs
+// 4*sqrt(K) distances -- the first level, then the leaves of its 3 nearest first-level
+// centroids -- instead of K) quantises each block, and the window's cell is the pair of its
+// blocks' codes: K^2 cells from one codebook. A cell's posting list holds the windows' item
+// positions (4 bytes each: ~15 KB per indexed hour of audio beside the 116 KB of items).
 //
 // A query looks up every one of its windows (all positions: the reference's stride means only
 // one window in eight aligns with an indexed one, and a 10 s clip still has ~8 such windows),
@@ -61,8 +62,8 @@ class ImiIndex {
   // The reference windows near each window of `query` (n items), reading at most `budget`
   // postings per query window, nearest cells first. `items` is the item array the index
   // was built over (it may have grown since).
-  std::vector<WindowHit> Search(const uint32_t* items, const uint32_t* query, int64_t n,
-                                int budget, int max_distance) const;
+  std::vector<WindowHit> Search(const uint32_t* items, const uint32_t* query, int64_t n, int budget,
+                                int max_distance) const;
 
   // Writes the index (which must have no references added since Build) after `out`'s
   // current position; Read reads it back, checking it against an item array of `num_items`.
@@ -97,13 +98,13 @@ class ImiIndex {
   }
 
   int stride_ = kImiDefaultStride;
-  int k_ = 0;       // leaf centroids
-  int top_ = 0;     // first-level centroids; leaves of top t are [t * sub_, (t + 1) * sub_)
-  int sub_ = 0;     // leaves per first-level centroid
+  int k_ = 0;    // leaf centroids
+  int top_ = 0;  // first-level centroids; leaves of top t are [t * sub_, (t + 1) * sub_)
+  int sub_ = 0;  // leaves per first-level centroid
   std::vector<uint32_t> top_centroids_;   // top_ x 8 items
   std::vector<uint32_t> leaf_centroids_;  // k_ x 8 items
-  std::vector<uint32_t> offsets_;         // k_^2 + 1: cell c's postings are [offsets_[c], offsets_[c+1])
-  std::vector<uint32_t> postings_;        // item positions, grouped by cell
+  std::vector<uint32_t> offsets_;   // k_^2 + 1: cell c's postings are [offsets_[c], offsets_[c+1])
+  std::vector<uint32_t> postings_;  // item positions, grouped by cell
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> added_;  // cell -> positions since Build
   int64_t num_added_ = 0;
 };

@@ -129,7 +129,8 @@ int RunCompact(int argc, char** argv) {
     return 1;
   }
   std::error_code ec;
-  const auto snapshot = std::filesystem::file_size(std::filesystem::path(dir) / "index.snapshot", ec);
+  const auto snapshot =
+      std::filesystem::file_size(std::filesystem::path(dir) / "index.snapshot", ec);
   std::printf("wrote index snapshot %s/index.snapshot: %.1f MB\n", dir.c_str(),
               ec ? 0.0 : static_cast<double>(snapshot) / 1e6);
   return 0;

@@ -73,8 +73,8 @@ TEST_F(ImiIndexTest, FindsNoisyClipsAndReportsTrueDistances) {
       ASSERT_LE(h.distance, 200);
       ASSERT_GE(h.query_window, 0);
       ASSERT_LE(h.query_window, 78 - kWindow);
-      ASSERT_EQ(h.distance, TotalBitErrors(q.data() + h.query_window, items_.data() + h.position,
-                                           kWindow));
+      ASSERT_EQ(h.distance,
+                TotalBitErrors(q.data() + h.query_window, items_.data() + h.position, kWindow));
     }
   }
   // 15% of bits flipped: 512-bit windows stay ~77 bits from their reference, far nearer than
@@ -93,8 +93,8 @@ TEST_F(ImiIndexTest, IndexesOnlyStridedWindowsInsideEachReference) {
     // A query that is an entire reference finds its windows only at stride positions inside it.
     const int r = 3;
     std::vector<uint32_t> q = Clip(r, 0, ranges_[r].length);
-    std::vector<WindowHit> hits = (*index)->Search(items_.data(), q.data(),
-                                                   static_cast<int64_t>(q.size()), 4096, 0);
+    std::vector<WindowHit> hits =
+        (*index)->Search(items_.data(), q.data(), static_cast<int64_t>(q.size()), 4096, 0);
     std::set<int64_t> positions;
     for (const WindowHit& h : hits) positions.insert(h.position);
     EXPECT_EQ(static_cast<int64_t>(positions.size()), (ranges_[r].length - kWindow) / stride + 1);
