@@ -45,7 +45,6 @@ constexpr int64_t kMinSegmentItems = 12;
 
 // Snapshot file (native byte order): header, one SnapshotSlot per reference in item order, the
 // items, the approximate index if built (ImiIndex::Write), the end marker.
-constexpr char kSnapshotMagic[8] = {'T', 'S', 'S', 'N', 'A', 'P', '0', '1'};
 constexpr char kSnapshotEnd[8] = {'T', 'S', 'S', 'N', 'A', 'P', 'N', 'D'};
 constexpr int32_t kSnapshotVersion = 2;  // 2: the index records its stride
 
@@ -257,7 +256,7 @@ class FingerprintMatcher : public Matcher {
     };
     SnapshotHeader header;
     TS_RETURN_IF_ERROR(in->Read(&header, sizeof(header)));
-    if (std::memcmp(header.magic, kSnapshotMagic, sizeof(header.magic)) != 0) {
+    if (std::memcmp(header.magic, SnapshotHeader().magic, sizeof(header.magic)) != 0) {
       return damaged("not a trainspotter index snapshot");
     }
     if (header.version != kSnapshotVersion || header.window_items != kWindowItems) {
@@ -650,6 +649,15 @@ class FingerprintMatcher : public Matcher {
 absl::StatusOr<std::unique_ptr<Matcher>> Matcher::Create(const MatcherOptions& options) {
   if (!(options.max_false_match_probability > 0 && options.max_false_match_probability < 1)) {
     return absl::InvalidArgumentError("max_false_match_probability must be in (0, 1)");
+  }
+  if (options.approximate_stride != 4 && options.approximate_stride != 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("approximate_stride must be 4 or 8, not ", options.approximate_stride));
+  }
+  if (!(options.approximate_probe_fraction > 0 && options.approximate_probe_fraction <= 1) ||
+      options.approximate_min_budget < 1) {
+    return absl::InvalidArgumentError(
+        "approximate_probe_fraction must be in (0, 1] and approximate_min_budget positive");
   }
   return std::unique_ptr<Matcher>(std::make_unique<FingerprintMatcher>(options));
 }

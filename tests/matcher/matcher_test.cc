@@ -366,5 +366,20 @@ TEST_F(ApproximateMatcherTest, DamagedSnapshotsAreRefusedWholesale) {
   EXPECT_EQ(m->num_tracks(), 30);
 }
 
+TEST(MatcherOptionsTest, RefusesApproximateIndexSettingsItCannotUse) {
+  MatcherOptions bad_stride;
+  bad_stride.approximate_stride = 5;
+  EXPECT_TRUE(absl::IsInvalidArgument(Matcher::Create(bad_stride).status()));
+  MatcherOptions bad_fraction;
+  bad_fraction.approximate_probe_fraction = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(Matcher::Create(bad_fraction).status()));
+  MatcherOptions bad_budget;
+  bad_budget.approximate_min_budget = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(Matcher::Create(bad_budget).status()));
+  MatcherOptions stride4;
+  stride4.approximate_stride = 4;
+  EXPECT_TRUE(Matcher::Create(stride4).ok());
+}
+
 }  // namespace
 }  // namespace trainspotter
