@@ -1,6 +1,8 @@
 #include "tests/testing/test_env.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -11,6 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+
+extern char** environ;
 
 namespace trainspotter::testing {
 
@@ -58,6 +62,43 @@ ScopedTempDir::ScopedTempDir() {
 ScopedTempDir::~ScopedTempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+int SpawnProcess(const std::vector<std::string>& argv, const std::vector<std::string>* env,
+                 const std::string& stdin_path, const std::string& out_path,
+                 const std::string& err_path) {
+  if (argv.empty()) return -1;
+  std::vector<std::string> args = argv;  // posix_spawn takes char*, not const char*
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  arg_ptrs.push_back(nullptr);
+  std::vector<std::string> envs;
+  std::vector<char*> env_ptrs;
+  if (env != nullptr) {
+    envs = *env;
+    for (std::string& e : envs) env_ptrs.push_back(e.data());
+    env_ptrs.push_back(nullptr);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, arg_ptrs[0], &actions, nullptr, arg_ptrs.data(),
+                              env != nullptr ? env_ptrs.data() : environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? static_cast<int>(pid) : -1;
+}
+
+int WaitExitCode(int pid) {
+  int status = 0;
+  if (pid <= 0 || ::waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
 }
 
 CommandResult RunCommand(const std::string& command) {

@@ -47,6 +47,17 @@ bool HaveProgram(const std::string& program);
 // Single-quotes `s` for /bin/sh.
 std::string ShellQuote(const std::string& s);
 
+// Starts argv[0] (a path, or a name looked up on PATH) with argv, without a shell: standard
+// input from `stdin_path`, standard output and error to (truncated) files. `env` is the whole
+// environment as "NAME=value" strings; nullptr passes ours on. Returns the pid, or -1 if the
+// program could not be started.
+int SpawnProcess(const std::vector<std::string>& argv, const std::vector<std::string>* env,
+                 const std::string& stdin_path, const std::string& out_path,
+                 const std::string& err_path);
+
+// Waits for a SpawnProcess child: its exit code, 128 + the signal that killed it, or -1.
+int WaitExitCode(int pid);
+
 }  // namespace trainspotter::testing
 
 #endif  // TRAINSPOTTER_TESTS_TESTING_TEST_ENV_H_

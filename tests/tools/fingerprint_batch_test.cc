@@ -4,9 +4,7 @@
 // are -- plus the examples of docs/batch.md (manifests parsed, Slurm and Spark scripts run).
 #include "tools/fingerprint_batch.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +29,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/testing/audio_synth.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 #include "tools/manifest.h"
 
 extern char** environ;
@@ -65,9 +64,6 @@ pid_t Spawn(const std::string& program, const std::vector<std::string>& args, co
             const std::string& stdin_path = "/dev/null") {
   std::vector<std::string> full = {program};
   full.insert(full.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : full) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string s = *e;
@@ -78,30 +74,12 @@ pid_t Spawn(const std::string& program, const std::vector<std::string>& args, co
     env_strings.push_back(std::move(s));
   }
   for (const auto& [k, v] : env) env_strings.push_back(absl::StrCat(k, "=", v));
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(rc, 0) << "spawn " << program;
-  return rc == 0 ? pid : -1;
+  const int pid = testing::SpawnProcess(full, &env_strings, stdin_path, out_path, err_path);
+  EXPECT_GT(pid, 0) << "spawn " << program;
+  return pid;
 }
 
-int Wait(pid_t pid) {
-  int status = 0;
-  if (pid <= 0 || ::waitpid(pid, &status, 0) != pid) return -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
+int Wait(pid_t pid) { return testing::WaitExitCode(pid); }
 
 // ---- shard arithmetic ---------------------------------------------------------------------
 

@@ -1,9 +1,7 @@
 // Runs the real `trainspotter` binary (ingest, datasets, delete) as a subprocess: bad inputs and
 // their exit codes, resumability, the writer lock across processes, and crash consistency under
 // SIGKILL.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +33,7 @@
 #include "matcher/catalog.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_env.h"
 
 extern char** environ;
 
@@ -56,32 +55,14 @@ std::string Slurp(const std::string& path) {
 // Starts `trainspotter args...` with stdout/stderr to files; returns the pid.
 pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
             const std::string& err_path) {
-  std::vector<std::string> full = {TRAINSPOTTER_BIN};
-  full.insert(full.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : full) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(rc, 0) << "spawn " << argv[0];
-  return rc == 0 ? pid : -1;
+  std::vector<std::string> argv = {TRAINSPOTTER_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const int pid = testing::SpawnProcess(argv, nullptr, "/dev/null", out_path, err_path);
+  EXPECT_GT(pid, 0) << "spawn " << argv[0];
+  return pid;
 }
 
-int Wait(pid_t pid) {
-  int status = 0;
-  if (pid <= 0 || ::waitpid(pid, &status, 0) != pid) return -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
+int Wait(pid_t pid) { return testing::WaitExitCode(pid); }
 
 std::vector<uint32_t> RandomItems(std::mt19937* rng, size_t n) {
   std::vector<uint32_t> items(n);
