@@ -1,5 +1,5 @@
-// TempDir: a fresh directory under $TEST_TMPDIR (or /tmp), removed with everything in it when
-// the object goes out of scope.
+// TempDir: a fresh directory under $TEST_TMPDIR (else $TMPDIR, else /tmp), removed with
+// everything in it when the object goes out of scope.
 #ifndef TRAINSPOTTER_TESTS_TESTING_TEMP_DIR_H_
 #define TRAINSPOTTER_TESTS_TESTING_TEMP_DIR_H_
 
@@ -16,6 +16,7 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("TEST_TMPDIR");
+    if (base == nullptr || *base == '\0') base = std::getenv("TMPDIR");
     std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
                        "/trainspotter-test-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) std::abort();

@@ -51,19 +51,6 @@ std::string MissingMusicMessage() {
                       "; run tools/fetch-test-music.sh (tools/test.sh does)");
 }
 
-ScopedTempDir::ScopedTempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl =
-      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/trainspotter_test_XXXXXX");
-  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-  path_ = tmpl;
-}
-
-ScopedTempDir::~ScopedTempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 int SpawnProcess(const std::vector<std::string>& argv, const std::vector<std::string>* env,
                  const std::string& stdin_path, const std::string& out_path,
                  const std::string& err_path) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/temp_dir.h"
+
 namespace trainspotter::testing {
 
 // The folder tools/fetch-test-music.sh fills: $TRAINSPOTTER_MUSIC_DIR if set, else the folder the
@@ -18,19 +20,11 @@ std::vector<std::string> TestMusicFiles();
 // Message for GTEST_SKIP() when TestMusicFiles() is empty.
 std::string MissingMusicMessage();
 
-// A fresh folder under $TMPDIR (or /tmp), removed with its contents on destruction.
-class ScopedTempDir {
+// A fresh folder (TempDir, tests/testing/temp_dir.h), removed with its contents on destruction;
+// File() names a file in it.
+class ScopedTempDir : public ::trainspotter::TempDir {
  public:
-  ScopedTempDir();
-  ~ScopedTempDir();
-  ScopedTempDir(const ScopedTempDir&) = delete;
-  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  std::string File(const std::string& name) const { return Join(name); }
 };
 
 struct CommandResult {
