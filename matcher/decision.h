@@ -6,27 +6,34 @@
 // 2. Agreement of *transitions*: the bits of a Chromaprint item that changed since the
 // previous item. Silence, steady tones and sustained notes produce (almost) no transitions, so
 // they carry (almost) no evidence however perfectly they agree: that is how low-information
-// audio is treated explicitly. Over the aligned segment, every (item, bit) cell falls into a 2x2
-// table: flipped in the query or not, flipped in the reference or not. Unrelated audio flips its
-// bits independently of the query; shared audio flips the same bits at the same items. The chance
-// that independent sequences coincide on `a` or more flips is bounded with a Chernoff bound
-// (binomial tail with the reference's own flip rate), then multiplied by the number of alignments
-// the search examined (catalogue size x query variants: a Bonferroni correction, so the error
-// rate per query does not grow with the catalogue). Constants were calibrated on non-member real
-// music (see tools/eval-accuracy.sh and the README).
+// audio is treated explicitly. Unrelated audio flips its bits independently of the query;
+// shared audio flips the same bits at the same items. The chance that independent sequences
+// coincide on `a` or more flips is bounded with a Chernoff bound, each query flip coinciding
+// with the reference's own flip rate *at that bit position*: noise, and music with the same
+// drum pattern, change the same few bits all the time, so their flips coincide often by chance.
+// The per-query probability multiplies the single-alignment chance by the comparisons the
+// search made (catalogue size x query variants x query items: a union bound, so the error rate
+// per query does not grow with the catalogue), then by kNullCalibration, measured on non-member
+// audio (tools/bench/null_calibration.cc, docs/decision.md).
 #ifndef TRAINSPOTTER_MATCHER_DECISION_H_
 #define TRAINSPOTTER_MATCHER_DECISION_H_
 
+#include <array>
 #include <cstdint>
 
 namespace trainspotter {
 
 struct SegmentEvidence {
-  int64_t items = 0;             // aligned items in the segment
-  int64_t bit_errors = 0;        // popcount(query ^ reference) summed over the segment
-  int64_t query_flips = 0;       // bits that changed between consecutive query items
-  int64_t reference_flips = 0;   // same for the reference
-  int64_t common_flips = 0;      // bits that changed at the same item in both
+  int64_t items = 0;            // aligned items in the segment
+  int64_t bit_errors = 0;       // popcount(query ^ reference) summed over the segment
+  int64_t query_flips = 0;      // bits that changed between consecutive query items
+  int64_t reference_flips = 0;  // same for the reference
+  int64_t common_flips = 0;     // bits that changed at the same item in both
+  // The flips above per bit position (bit b of the item), over `flip_pairs` consecutive item
+  // pairs. With flip_pairs == 0 the flips are taken as spread evenly over the 32 positions.
+  std::array<int32_t, 32> query_flips_by_bit{};
+  std::array<int32_t, 32> reference_flips_by_bit{};
+  int64_t flip_pairs = 0;
   // Bit errors expected between unrelated audio with the same per-bit statistics: for each of
   // the 32 bit positions, items * (pq (1 - pr) + pr (1 - pq)) where pq, pr are the fractions of
   // items with that bit set in the query and reference segments. Silence against silence
@@ -38,9 +45,18 @@ struct SegmentEvidence {
 // at one given alignment. Always <= 0.
 double LogChanceAgreement(const SegmentEvidence& e);
 
-// Per-query false-match probability: the single-alignment chance times `alignments` (the number
-// of alignments the search could have picked), clamped to [0, 1].
-double FalseMatchProbability(const SegmentEvidence& e, double alignments);
+// How much the union bound overstates chance, measured on non-member audio. The Chernoff
+// bounds and dependence discounts are upper bounds, and a search's alignments and segment starts
+// overlap heavily: on ~60,000 non-member queries (every 5, 10 and 30 s clip, at a 2-item
+// stride, of 34 real tracks against catalogues of the others, plus silence, tones, noise and
+// speech), the best alignment's chance times the comparisons was never below 1 / 5.5e-5 of how
+// often it occurred at any level from 1e-1 to 1e-4. This factor keeps a 5x margin over that.
+inline constexpr double kNullCalibration = 3e-4;
+
+// Per-query false-match probability: the single-alignment chance times `comparisons` (every
+// alignment and segment start the search could have picked: reference positions x query
+// versions x query items) times kNullCalibration, clamped to [0, 1].
+double FalseMatchProbability(const SegmentEvidence& e, double comparisons);
 
 }  // namespace trainspotter
 

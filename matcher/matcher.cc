@@ -119,6 +119,11 @@ SegmentEvidence Evidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64
     e.query_flips += __builtin_popcount(tq);
     e.reference_flips += __builtin_popcount(tr);
     e.common_flips += __builtin_popcount(tq & tr);
+    for (int b = 0; b < 32; ++b) {
+      e.query_flips_by_bit[b] += static_cast<int32_t>((tq >> b) & 1u);
+      e.reference_flips_by_bit[b] += static_cast<int32_t>((tr >> b) & 1u);
+    }
+    ++e.flip_pairs;
   }
   return e;
 }
@@ -513,11 +518,13 @@ class FingerprintMatcher : public Matcher {
       return a.offset < b.offset;
     });
 
-    // Number of alignments a chance match could have come from: every reference position, for
-    // every version of the query (Bonferroni).
-    const double alignments =
+    // Comparisons a chance match could have come from: every reference position, for every
+    // version of the query, and every query item the verified segment could start at
+    // (decision.h: a union bound, calibrated on non-member audio).
+    const double comparisons =
         static_cast<double>(std::max<int64_t>(live_items_, 1)) *
-        static_cast<double>(1 + query.speed_variants.size() + query.phase_variants.size());
+        static_cast<double>(1 + query.speed_variants.size() + query.phase_variants.size()) *
+        static_cast<double>(n);
 
     std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
     int done = 0;
@@ -534,7 +541,7 @@ class FingerprintMatcher : public Matcher {
       if (v.slot < 0) continue;
       SegmentMatch m;
       m.key = slots_[v.slot].key;
-      m.false_match_probability = FalseMatchProbability(v.evidence, alignments);
+      m.false_match_probability = FalseMatchProbability(v.evidence, comparisons);
       m.confidence = 1.0 - m.false_match_probability;
       m.log10_chance = v.log_chance / std::log(10.0);
       m.member = m.false_match_probability <= options_.max_false_match_probability;

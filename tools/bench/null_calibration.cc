@@ -4,7 +4,11 @@
 // falls below p with p itself. A calibrated (or conservative) model has observed <= expected at
 // every level; the member decision threshold is only trustworthy where that holds.
 //
-//   null_calibration --catalog DIR [--stride-items 4] [--lengths 19,59,222] NONMEMBER_FILE...
+// --scores FILE also writes every query's best alignment as a line
+// "items log10_chance fmp file item track_id", so that a change of the decision's constants can
+// be checked against the same non-member set offline.
+//
+//   null_calibration --catalog DIR [--stride-items 4] [--lengths 19,59,222] [--scores F] FILE...
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -25,10 +29,14 @@ int Main(int argc, char** argv) {
   int stride = 4;
   std::vector<int> lengths = {19, 59, 222};  // items of a 5, 10 and 30 s clip
   std::vector<std::string> files;
+  std::string scores_path;
   app.add_option("--catalog", catalog_dir, "catalogue (must not contain the files' audio)")
       ->required();
-  app.add_option("--stride-items", stride, "items between consecutive clips")->check(CLI::Range(1, 1000));
+  app.add_option("--stride-items", stride, "items between consecutive clips")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--lengths", lengths, "clip lengths in items")->delimiter(',');
+  app.add_option("--scores", scores_path,
+                 "also write 'items log10_chance fmp file item track_id' per query here");
   app.add_option("FILE", files, "non-member audio files")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -36,6 +44,11 @@ int Main(int argc, char** argv) {
   auto catalog = Catalog::Open(catalog_dir, open);
   if (!catalog.ok()) {
     std::fprintf(stderr, "%s\n", std::string(catalog.status().message()).c_str());
+    return 1;
+  }
+  std::FILE* scores = nullptr;
+  if (!scores_path.empty() && (scores = std::fopen(scores_path.c_str(), "w")) == nullptr) {
+    std::fprintf(stderr, "cannot write %s\n", scores_path.c_str());
     return 1;
   }
   const std::vector<double> levels = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6};
@@ -57,8 +70,13 @@ int Main(int argc, char** argv) {
         q.max_matches = 1;
         auto r = (*catalog)->Match(q);
         if (!r.ok()) continue;
-        best.push_back(r->matches.empty() ? 1.0
-                                          : r->matches[0].segment.false_match_probability);
+        best.push_back(r->matches.empty() ? 1.0 : r->matches[0].segment.false_match_probability);
+        if (scores != nullptr) {
+          std::fprintf(scores, "%d %.4f %.4g %s %zu %s\n", len,
+                       r->matches.empty() ? 0.0 : r->matches[0].segment.log10_chance, best.back(),
+                       f.c_str(), at,
+                       r->matches.empty() ? "-" : r->matches[0].track.track_id.c_str());
+        }
       }
     }
     std::printf("clips of %d items (%.1f s of audio): %zu non-member queries\n", len,
@@ -70,6 +88,7 @@ int Main(int argc, char** argv) {
                   best.empty() ? 0.0 : static_cast<double>(below) / best.size(), p);
     }
   }
+  if (scores != nullptr) std::fclose(scores);
   return 0;
 }
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Cross-fold check of false_match_probability on non-member audio (matcher/decision.h).
+
+Splits the real-music fixture into two folds (tracks that share audio, found by trainspotter
+itself, stay in one fold), ingests each fold as a catalogue, and cuts every clip of 5, 10 and 30 s
+(at a stride of 2 items) out of each track to query against the *other* fold's catalogue, plus
+silence, tones, noise, a sweep and espeak-ng speech against both. No clip's audio is in the
+catalogue it is queried against, so every clip is a non-member. Prints, per clip length, how
+often the best alignment's false-match probability fell at or below p (a calibrated model: at
+most p of the queries), the calibration factor those counts support, and the strongest
+non-member alignments.
+
+  tools/null-calibration.sh                  # builds, fetches the fixture, ~4 minutes on 2 cores
+  tools/null_calibration.py --bin build/bin --stride 4
+"""
+import argparse
+import collections
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eval_accuracy as ev  # noqa: E402  (shared clip and grouping helpers)
+
+LENGTHS = [19, 59, 222]  # items of a 5, 10 and 30 s clip
+CLIP_SECONDS = {19: 5, 59: 10, 222: 30}
+LEVELS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5]
+
+
+def synthetic_files(work):
+    """One minute each of audio with little or no musical information."""
+    out = []
+    for name, src in [("silence", "anullsrc=r=44100:cl=mono"),
+                      ("sine440", "sine=frequency=440:sample_rate=44100"),
+                      ("pinknoise", "anoisesrc=color=pink:amplitude=0.3:seed=4"),
+                      ("whitenoise", "anoisesrc=color=white:amplitude=0.3:seed=3"),
+                      ("sweep", "aevalsrc='0.3*sin(2*PI*(200+100*t)*t)':s=44100")]:
+        path = os.path.join(work, name + ".wav")
+        ev.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", src, "-t", "60",
+                path])
+        out.append(path)
+    if shutil.which("espeak-ng"):
+        path = os.path.join(work, "speech.wav")
+        text = " ".join(["Is this audio in a known training dataset, and where does it occur?",
+                         "The quick brown fox jumps over the lazy dog while the band plays on.",
+                         "One two three four five six seven eight nine ten."] * 3)
+        ev.run(["espeak-ng", "-w", path, text])
+        out.append(path)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--bin", default="build/bin", help="folder with trainspotter, null_calibration")
+    ap.add_argument("--music", default=os.environ.get(
+        "TRAINSPOTTER_MUSIC_DIR", os.path.expanduser("~/.cache/trainspotter/music")))
+    ap.add_argument("--work", default="build/null-calibration")
+    ap.add_argument("--stride", type=int, default=2, help="items between consecutive clips")
+    args = ap.parse_args()
+    args.trainspotter = os.path.join(args.bin, "trainspotter")
+
+    tracks = sorted(os.path.join(args.music, f) for f in os.listdir(args.music)
+                    if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
+    if len(tracks) < 4:
+        sys.exit(f"null_calibration: need real music in {args.music} "
+                 "(run tools/fetch-test-music.sh)")
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    groups = ev.shared_audio_groups(args, tracks)
+    folds = ([], [])
+    for g in sorted(groups, key=len, reverse=True):  # balance the folds' sizes
+        min(folds, key=len).extend(g)
+    synth = synthetic_files(args.work)
+
+    jobs = []
+    for i, fold in enumerate(folds):
+        lib = os.path.join(args.work, f"fold{i}")
+        os.makedirs(lib)
+        for t in fold:
+            os.symlink(os.path.abspath(t), os.path.join(lib, os.path.basename(t)))
+        cat = os.path.join(args.work, f"catalog{i}")
+        r = ev.run([args.trainspotter, "ingest", "--catalog", cat, "--dataset", f"fold{i}", lib])
+        if r.returncode != 0:
+            sys.exit(f"null_calibration: ingest of fold {i} failed:\n{r.stderr}")
+        others = folds[1 - i] + synth
+        scores = os.path.join(args.work, f"scores{i}.txt")
+        jobs.append(subprocess.Popen(
+            [os.path.join(args.bin, "null_calibration"), "--catalog", cat, "--stride-items",
+             str(args.stride), "--lengths", ",".join(map(str, LENGTHS)), "--scores", scores] +
+            others, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for j in jobs:
+        _, err = j.communicate()
+        if j.returncode != 0:
+            sys.exit(f"null_calibration failed:\n{err}")
+
+    rows = collections.defaultdict(list)
+    strongest = []
+    for i in range(2):
+        for line in open(os.path.join(args.work, f"scores{i}.txt")):
+            items, log10_chance, fmp, path, at, track = line.split()
+            rows[int(items)].append(float(fmp))
+            strongest.append((float(fmp), int(items), os.path.basename(path), int(at), track))
+    print(f"folds: {len(folds[0])} and {len(folds[1])} tracks; {len(synth)} synthetic files; "
+          f"stride {args.stride} items")
+    print(f"\n{'clip':>6} {'queries':>8}" + "".join(f"{'fmp<=' + format(p, 'g'):>12}"
+                                                 for p in LEVELS) + "   factor to spare")
+    for items in sorted(rows):
+        v = sorted(rows[items])
+        n = len(v)
+        counts = [sum(1 for x in v if x <= p) for p in LEVELS]
+        # The model is calibrated at level p if at most p * n queries score <= p; the factor by
+        # which every fmp could shrink with that still true at every level down to 1 / n.
+        spare = min((p / v[int(p * n)] for p in LEVELS if int(p * n) < n and v[int(p * n)] > 0),
+                    default=float("inf"))
+        print(f"{CLIP_SECONDS.get(items, 0):>5}s {n:>8}" + "".join(f"{c:>6} ({c / n:.0e})" if c else f"{0:>12}"
+                                                for c in counts) + f"   {spare:.3g}x")
+    print("\nstrongest non-member alignments (fmp, clip items, file, item, catalogue track):")
+    for s in sorted(strongest)[:8]:
+        print(f"  {s[0]:.3g}  {s[1]:>3}  {s[2]} @{s[3]} -> {s[4]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
