@@ -59,9 +59,10 @@ double LogUpperTail(const std::array<double, 32>& count, const std::array<double
     return all;
   }
   auto tilted_mean = [&](double t) {
+    const double u = std::exp(t);  // once per step, not per position
     double m = 0;
     for (int b = 0; b < 32; ++b) {
-      const double w = p[b] * std::exp(t);
+      const double w = p[b] * u;
       m += count[b] * w / (1 - p[b] + w);
     }
     return m;
@@ -73,8 +74,9 @@ double LogUpperTail(const std::array<double, 32>& count, const std::array<double
     (tilted_mean(mid) < k ? lo : hi) = mid;
   }
   const double t = 0.5 * (lo + hi);
+  const double u = std::exp(t);
   double log_mgf = 0;
-  for (int b = 0; b < 32; ++b) log_mgf += count[b] * std::log(1 - p[b] + p[b] * std::exp(t));
+  for (int b = 0; b < 32; ++b) log_mgf += count[b] * std::log(1 - p[b] + p[b] * u);
   return std::min(0.0, -t * k + log_mgf);
 }
 

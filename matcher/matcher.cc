@@ -2,6 +2,8 @@
 // (Hamming distance over 512 bits); hits vote for (reference, offset). The best-voted
 // alignments are verified item by item: a small offset search, the longest segment whose bit
 // error rate stays low (maximum-sum subarray), and the chance-agreement test of decision.h.
+#include "matcher/matcher.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -22,7 +24,6 @@
 #include "matcher/decision.h"
 #include "matcher/hamming.h"
 #include "matcher/imi_index.h"
-#include "matcher/matcher.h"
 #include "matcher/window_index.h"
 
 namespace trainspotter {
@@ -195,14 +196,15 @@ class FingerprintMatcher : public Matcher {
       if (a.log10_chance != b.log10_chance) return a.log10_chance < b.log10_chance;
       return a.bit_error_rate < b.bit_error_rate;
     });
-    // Only the best segment per (key, query region) is interesting; drop weaker overlapping ones.
+    // Only the best segment per (key, query region) is interesting; drop weaker ones that
+    // overlap it in the query: a track whose material repeats matches the same query part at
+    // each repetition, and the best of them answers "where".
     std::vector<SegmentMatch> kept;
     for (const SegmentMatch& m : out) {
       if (!m.member && !query.include_non_members) continue;
       bool dup = false;
       for (const SegmentMatch& k : kept) {
-        if (k.key == m.key && m.query_start < k.query_end && k.query_start < m.query_end &&
-            m.ref_start < k.ref_end && k.ref_start < m.ref_end) {
+        if (k.key == m.key && m.query_start < k.query_end && k.query_start < m.query_end) {
           dup = true;
           break;
         }
@@ -223,8 +225,7 @@ class FingerprintMatcher : public Matcher {
     finished_loading_ = true;
     // An index read from a snapshot is kept (references added since sit in its side lists)
     // unless those outgrew it.
-    if (imi_ != nullptr &&
-        imi_->num_added() <= std::max<int64_t>(imi_->num_built(), 1 << 20)) {
+    if (imi_ != nullptr && imi_->num_added() <= std::max<int64_t>(imi_->num_built(), 1 << 20)) {
       return absl::OkStatus();
     }
     return BuildImiLocked();
@@ -265,8 +266,8 @@ class FingerprintMatcher : public Matcher {
       return damaged("not a trainspotter index snapshot");
     }
     if (header.version != kSnapshotVersion || header.window_items != kWindowItems) {
-      return damaged(absl::StrCat("format version ", header.version, ", this build reads ",
-                                  kSnapshotVersion));
+      return damaged(
+          absl::StrCat("format version ", header.version, ", this build reads ", kSnapshotVersion));
     }
     if (header.slots < 0 || header.items < 0 ||
         header.slots > in->size() / static_cast<int64_t>(sizeof(SnapshotSlot)) ||
@@ -313,7 +314,7 @@ class FingerprintMatcher : public Matcher {
     }
     std::unique_ptr<WindowIndex> items = NewFlatWindowIndex();
     TS_RETURN_IF_ERROR(items->Reserve(header.items));
-    TS_ASSIGN_OR_RETURN(uint32_t* dest, items->Extend(header.items));
+    TS_ASSIGN_OR_RETURN(uint32_t * dest, items->Extend(header.items));
     TS_RETURN_IF_ERROR(in->Read(dest, static_cast<size_t>(header.items) * sizeof(uint32_t)));
     std::unique_ptr<ImiIndex> imi;
     if (header.has_index != 0) {
@@ -454,8 +455,8 @@ class FingerprintMatcher : public Matcher {
   }
 
   // One search + verification pass for one version of the query; appends to `out`.
-  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items,
-                         double speed, double start, std::vector<SegmentMatch>* out) const
+  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items, double speed,
+                         double start, std::vector<SegmentMatch>* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const int64_t n = static_cast<int64_t>(items.size());
     if (n < std::max<int64_t>(kMinSegmentItems, kWindowItems) || index_->size() == 0) {
@@ -569,8 +570,8 @@ class FingerprintMatcher : public Matcher {
     const int budget = static_cast<int>(std::clamp<double>(
         options_.approximate_probe_fraction * static_cast<double>(imi_->num_postings()),
         options_.approximate_min_budget, 1 << 30));
-    std::vector<WindowHit> hits = imi_->Search(index_->items(), query, nq + kWindowItems - 1,
-                                               budget, kMaxWindowDistance);
+    std::vector<WindowHit> hits =
+        imi_->Search(index_->items(), query, nq + kWindowItems - 1, budget, kMaxWindowDistance);
     std::sort(hits.begin(), hits.end(), [](const WindowHit& a, const WindowHit& b) {
       if (a.query_window != b.query_window) return a.query_window < b.query_window;
       if (a.distance != b.distance) return a.distance < b.distance;

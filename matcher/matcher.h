@@ -25,9 +25,9 @@ namespace trainspotter {
 
 struct MatcherOptions {
   // Upper bound on decision false-positive probability per query: a match is a member only if
-  // its false_match_probability is below this. On 10,429 non-member real-music, silence, tone,
-  // noise and speech clips (tools/bench/null_calibration.cc) not one scored below 1e-2, so
-  // 1e-5 leaves a wide margin while keeping heavily distorted short clips.
+  // its false_match_probability is at or below this. The probability is calibrated on
+  // non-member audio with a 5x margin (matcher/decision.h, tools/null-calibration.sh), so at
+  // most about this fraction of non-member queries is called a member.
   double max_false_match_probability = 1e-5;
   // From this many indexed items (~34 hours of audio) on, candidates come from the inverted
   // multi-index (matcher/imi_index.h) instead of an exhaustive scan of every position: the scan
@@ -68,13 +68,13 @@ struct MatchQuery {
 // One reference segment that the query shares audio with.
 struct SegmentMatch {
   int64_t key = 0;
-  bool member = false;                   // passes the decision rule
-  double confidence = 0;                 // 1 - false_match_probability, clamped to [0, 1]
-  double false_match_probability = 1;    // chance that a non-member agrees this well, per query
-  double query_start = 0, query_end = 0; // seconds in the query
-  double ref_start = 0, ref_end = 0;     // seconds in the reference
-  double bit_error_rate = 0.5;           // over the aligned, informative items
-  double speed = 1.0;                    // query speed factor that matched (1 = as is)
+  bool member = false;                    // passes the decision rule
+  double confidence = 0;                  // 1 - false_match_probability, clamped to [0, 1]
+  double false_match_probability = 1;     // chance that a non-member agrees this well, per query
+  double query_start = 0, query_end = 0;  // seconds in the query
+  double ref_start = 0, ref_end = 0;      // seconds in the reference
+  double bit_error_rate = 0.5;            // over the aligned, informative items
+  double speed = 1.0;                     // query speed factor that matched (1 = as is)
   // log10 of the chance that one given alignment of unrelated audio agrees this well (before
   // the correction for the number of alignments searched); more negative = stronger evidence.
   double log10_chance = 0;

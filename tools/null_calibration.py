@@ -59,7 +59,11 @@ def main():
         "TRAINSPOTTER_MUSIC_DIR", os.path.expanduser("~/.cache/trainspotter/music")))
     ap.add_argument("--work", default="build/null-calibration")
     ap.add_argument("--stride", type=int, default=2, help="items between consecutive clips")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the report of the scores already in --work; query nothing")
     args = ap.parse_args()
+    if args.report_only:
+        return report(args.work, "(scores of an earlier run)")
     args.trainspotter = os.path.join(args.bin, "trainspotter")
 
     tracks = sorted(os.path.join(args.music, f) for f in os.listdir(args.music)
@@ -96,27 +100,32 @@ def main():
         if j.returncode != 0:
             sys.exit(f"null_calibration failed:\n{err}")
 
+    return report(args.work, f"folds: {len(folds[0])} and {len(folds[1])} tracks; "
+                  f"{len(synth)} synthetic files; stride {args.stride} items")
+
+
+def report(work, heading):
     rows = collections.defaultdict(list)
     strongest = []
     for i in range(2):
-        for line in open(os.path.join(args.work, f"scores{i}.txt")):
-            items, log10_chance, fmp, path, at, track = line.split()
+        for line in open(os.path.join(work, f"scores{i}.txt")):
+            items, _log10_chance, fmp, path, at, track = line.split()
             rows[int(items)].append(float(fmp))
             strongest.append((float(fmp), int(items), os.path.basename(path), int(at), track))
-    print(f"folds: {len(folds[0])} and {len(folds[1])} tracks; {len(synth)} synthetic files; "
-          f"stride {args.stride} items")
+    print(heading)
     print(f"\n{'clip':>6} {'queries':>8}" + "".join(f"{'fmp<=' + format(p, 'g'):>12}"
                                                  for p in LEVELS) + "   factor to spare")
     for items in sorted(rows):
         v = sorted(rows[items])
         n = len(v)
         counts = [sum(1 for x in v if x <= p) for p in LEVELS]
-        # The model is calibrated at level p if at most p * n queries score <= p; the factor by
-        # which every fmp could shrink with that still true at every level down to 1 / n.
-        spare = min((p / v[int(p * n)] for p in LEVELS if int(p * n) < n and v[int(p * n)] > 0),
-                    default=float("inf"))
-        print(f"{CLIP_SECONDS.get(items, 0):>5}s {n:>8}" + "".join(f"{c:>6} ({c / n:.0e})" if c else f"{0:>12}"
-                                                for c in counts) + f"   {spare:.3g}x")
+        # The model is calibrated at level p if at most p * n queries score <= p. The factor by
+        # which every fmp could shrink with that still true at every level down to 1 / n: the
+        # (p n + 1)-th smallest fmp must stay above p. (fmp is clamped to 1, so at the 0.1 level
+        # no more than 10x can show.)
+        spare = min((v[int(p * n)] / p for p in LEVELS if int(p * n) < n), default=float("inf"))
+        cells = "".join(f"{c:>6} ({c / n:.0e})" if c else f"{0:>12}" for c in counts)
+        print(f"{CLIP_SECONDS.get(items, 0):>5}s {n:>8}{cells}   {spare:.3g}x")
     print("\nstrongest non-member alignments (fmp, clip items, file, item, catalogue track):")
     for s in sorted(strongest)[:8]:
         print(f"  {s[0]:.3g}  {s[1]:>3}  {s[2]} @{s[3]} -> {s[4]}")
