@@ -94,16 +94,24 @@ std::vector<uint32_t> NoiseLike(std::mt19937* rng, int items, int active, uint32
   return out;
 }
 
+// `pairs` item pairs over which every bit position flips `flips_per_bit` times in the query and
+// in the reference, `common` of the flips at the same item in both.
+SegmentEvidence EvenFlips(int64_t pairs, int32_t flips_per_bit, int64_t common) {
+  SegmentEvidence e;
+  e.items = pairs + 1;
+  e.flip_pairs = pairs;
+  e.query_flips_by_bit.fill(flips_per_bit);
+  e.reference_flips_by_bit.fill(flips_per_bit);
+  e.query_flips = e.reference_flips = 32 * flips_per_bit;
+  e.common_flips = common;
+  return e;
+}
+
 TEST(DecisionTest, EvenlySpreadFlipsMatchTheBinomialBound) {
   // Flips spread evenly over the 32 positions: the per-position bound is the binomial Chernoff
   // bound exp(-n KL(q || p)), discounted for dependent transitions; compare with the closed form.
-  SegmentEvidence e;
-  e.items = 101;
-  e.flip_pairs = 100;
-  e.query_flips_by_bit.fill(20);
-  e.reference_flips_by_bit.fill(20);
-  e.query_flips = e.reference_flips = 32 * 20;
-  e.common_flips = 320;  // half of the query's flips coincide; chance alone gives a fifth
+  // Half of the query's flips coincide; chance alone gives a fifth.
+  SegmentEvidence e = EvenFlips(100, 20, 320);
   e.expected_bit_errors = 0.5 * 32 * 101;
   e.bit_errors = e.expected_bit_errors;  // the bit test sees nothing
   const double n = 640, q = 0.5, p = 0.2;
@@ -119,13 +127,7 @@ TEST(DecisionTest, EvenlySpreadFlipsMatchTheBinomialBound) {
 TEST(DecisionTest, FlipsInTheSameFewBitsAreWeakerEvidence) {
   // The same totals, once spread over all positions, once concentrated in 4 bits in both: in the
   // second case coincidences are expected (noise against a noisy passage).
-  SegmentEvidence spread;
-  spread.items = 61;
-  spread.flip_pairs = 60;
-  spread.query_flips_by_bit.fill(4);
-  spread.reference_flips_by_bit.fill(4);
-  spread.query_flips = spread.reference_flips = 128;
-  spread.common_flips = 64;
+  SegmentEvidence spread = EvenFlips(60, 4, 64);
   SegmentEvidence concentrated = spread;
   concentrated.query_flips_by_bit.fill(0);
   concentrated.reference_flips_by_bit.fill(0);
