@@ -314,7 +314,7 @@ class FingerprintMatcher : public Matcher {
     }
     std::unique_ptr<WindowIndex> items = NewFlatWindowIndex();
     TS_RETURN_IF_ERROR(items->Reserve(header.items));
-    TS_ASSIGN_OR_RETURN(uint32_t * dest, items->Extend(header.items));
+    TS_ASSIGN_OR_RETURN(uint32_t* dest, items->Extend(header.items));
     TS_RETURN_IF_ERROR(in->Read(dest, static_cast<size_t>(header.items) * sizeof(uint32_t)));
     std::unique_ptr<ImiIndex> imi;
     if (header.has_index != 0) {

@@ -105,11 +105,14 @@ def main():
 
 
 def report(work, heading):
+    for i in range(2):
+        if not os.path.exists(os.path.join(work, f"scores{i}.txt")):
+            sys.exit(f"null_calibration: no scores{i}.txt in {work} (run without --report-only)")
     rows = collections.defaultdict(list)
     strongest = []
     for i in range(2):
         for line in open(os.path.join(work, f"scores{i}.txt")):
-            items, _log10_chance, fmp, path, at, track = line.split()
+            items, _log10_chance, fmp, path, at, track = line.rstrip("\n").split("\t")
             rows[int(items)].append(float(fmp))
             strongest.append((float(fmp), int(items), os.path.basename(path), int(at), track))
     print(heading)

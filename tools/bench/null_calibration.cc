@@ -4,7 +4,7 @@
 // falls below p with p itself. A calibrated (or conservative) model has observed <= expected at
 // every level; the member decision threshold is only trustworthy where that holds.
 //
-// --scores FILE also writes every query's best alignment as a line
+// --scores FILE also writes every query's best alignment as a tab-separated line
 // "items log10_chance fmp file item track_id", so that a change of the decision's constants can
 // be checked against the same non-member set offline.
 //
@@ -72,7 +72,7 @@ int Main(int argc, char** argv) {
         if (!r.ok()) continue;
         best.push_back(r->matches.empty() ? 1.0 : r->matches[0].segment.false_match_probability);
         if (scores != nullptr) {
-          std::fprintf(scores, "%d %.4f %.4g %s %zu %s\n", len,
+          std::fprintf(scores, "%d\t%.4f\t%.4g\t%s\t%zu\t%s\n", len,
                        r->matches.empty() ? 0.0 : r->matches[0].segment.log10_chance, best.back(),
                        f.c_str(), at,
                        r->matches.empty() ? "-" : r->matches[0].track.track_id.c_str());
