@@ -50,7 +50,7 @@ double LogChanceAgreement(const SegmentEvidence& e);
 // overlap heavily. tools/null-calibration.sh queries every 5, 10 and 30 s clip (at a 2-item
 // stride) of each fixture track against a catalogue of the other tracks, plus silence, tones,
 // noise, a sweep and speech: 46,856 non-member queries. With this factor, at every level p from
-// 1e-1 to 1e-4 and every clip length, at most p / 5 of them scored a false-match probability at
+// 1e-1 to 1e-4 and every clip length, at most p / 4.9 of them scored a false-match probability at
 // or below p (none below 1e-4): a 5x margin. The factor itself is 1 / 1,200 of the bound's
 // estimate.
 inline constexpr double kNullCalibration = 4e-3;
