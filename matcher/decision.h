@@ -51,7 +51,7 @@ double LogChanceAgreement(const SegmentEvidence& e);
 // stride) of each fixture track against a catalogue of the other tracks, plus silence, tones,
 // noise, a sweep and speech: 46,856 non-member queries. With this factor, at every level p from
 // 1e-1 to 1e-4 and every clip length, at most p / 4.9 of them scored a false-match probability at
-// or below p (none below 1e-4): a 5x margin. The factor itself is 1 / 1,200 of the bound's
+// or below p (none below 1e-4): a margin of about 5x. The factor itself is 1 / 1,200 of the bound's
 // estimate.
 inline constexpr double kNullCalibration = 4e-3;
 
