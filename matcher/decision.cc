@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 
+#include "matcher/hamming.h"
+
 namespace trainspotter {
 namespace {
 
@@ -115,6 +117,41 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
 }
 
 }  // namespace
+
+SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
+                              int32_t offset) {
+  SegmentEvidence e;
+  e.items = qe - qb;
+  e.bit_errors = TotalBitErrors(q + qb, r + qb + offset, static_cast<size_t>(qe - qb));
+  int64_t ones_q[32] = {}, ones_r[32] = {};
+  for (int64_t i = qb; i < qe; ++i) {
+    for (int b = 0; b < 32; ++b) {
+      ones_q[b] += (q[i] >> b) & 1u;
+      ones_r[b] += (r[i + offset] >> b) & 1u;
+    }
+  }
+  const double n = static_cast<double>(qe - qb);
+  for (int b = 0; b < 32; ++b) {
+    const double pq = static_cast<double>(ones_q[b]) / n;
+    const double pr = static_cast<double>(ones_r[b]) / n;
+    e.expected_bit_errors += n * (pq * (1 - pr) + pr * (1 - pq));
+  }
+  for (int64_t i = std::max<int64_t>(qb, 1); i < qe; ++i) {
+    // The reference item before the segment exists whenever i + offset >= 1.
+    if (i + offset < 1) continue;
+    const uint32_t tq = q[i] ^ q[i - 1];
+    const uint32_t tr = r[i + offset] ^ r[i + offset - 1];
+    e.query_flips += __builtin_popcount(tq);
+    e.reference_flips += __builtin_popcount(tr);
+    e.common_flips += __builtin_popcount(tq & tr);
+    for (int b = 0; b < 32; ++b) {
+      e.query_flips_by_bit[b] += static_cast<int32_t>((tq >> b) & 1u);
+      e.reference_flips_by_bit[b] += static_cast<int32_t>((tr >> b) & 1u);
+    }
+    ++e.flip_pairs;
+  }
+  return e;
+}
 
 double LogChanceAgreement(const SegmentEvidence& e) {
   // The tests look at different things (values, and the timing of changes) but are not

@@ -41,6 +41,12 @@ struct SegmentEvidence {
   double expected_bit_errors = 0;
 };
 
+// Counts the evidence of query items [qb, qe) aligned with reference items [qb + offset,
+// qe + offset) (both arrays must hold those items). Transitions include the pair that ends at
+// the segment's first item when both items before it exist.
+SegmentEvidence CountEvidence(const uint32_t* query, const uint32_t* reference, int64_t qb,
+                              int64_t qe, int32_t offset);
+
 // Natural log of the probability that a non-member segment shows at least this much agreement
 // at one given alignment. Always <= 0.
 double LogChanceAgreement(const SegmentEvidence& e);

@@ -55,34 +55,9 @@ TEST(DecisionTest, MoreAlignmentsMeanLessConfidence) {
   EXPECT_LE(large, 1.0);
 }
 
-// Evidence of two item sequences aligned item for item, counted as the matcher counts it.
+// Evidence of two equally long item sequences aligned item for item.
 SegmentEvidence Count(const std::vector<uint32_t>& q, const std::vector<uint32_t>& r) {
-  SegmentEvidence e;
-  e.items = static_cast<int64_t>(q.size());
-  double ones_q[32] = {}, ones_r[32] = {};
-  for (size_t i = 0; i < q.size(); ++i) {
-    e.bit_errors += __builtin_popcount(q[i] ^ r[i]);
-    for (int b = 0; b < 32; ++b) {
-      ones_q[b] += (q[i] >> b) & 1u;
-      ones_r[b] += (r[i] >> b) & 1u;
-    }
-    if (i == 0) continue;
-    const uint32_t tq = q[i] ^ q[i - 1], tr = r[i] ^ r[i - 1];
-    e.query_flips += __builtin_popcount(tq);
-    e.reference_flips += __builtin_popcount(tr);
-    e.common_flips += __builtin_popcount(tq & tr);
-    for (int b = 0; b < 32; ++b) {
-      e.query_flips_by_bit[b] += (tq >> b) & 1u;
-      e.reference_flips_by_bit[b] += (tr >> b) & 1u;
-    }
-    ++e.flip_pairs;
-  }
-  const double n = static_cast<double>(q.size());
-  for (int b = 0; b < 32; ++b) {
-    const double pq = ones_q[b] / n, pr = ones_r[b] / n;
-    e.expected_bit_errors += n * (pq * (1 - pr) + pr * (1 - pq));
-  }
-  return e;
+  return CountEvidence(q.data(), r.data(), 0, static_cast<int64_t>(q.size()), 0);
 }
 
 // Noise-like audio: a fixed item whose `active` lowest bits are redrawn at random for each item
