@@ -107,8 +107,19 @@ def make_clip(src, start, length, distortion, out_path, seed):
     return None if r.returncode == 0 else r.stderr
 
 
-def synth_nonmembers(work, rng):
-    """Silence, tones, noise and speech: audio with little or no musical information."""
+def fixture_tracks(music, prog):
+    """The real-music fixture's audio files, sorted; exits naming the folder if there are few."""
+    names = os.listdir(music) if os.path.isdir(music) else []
+    tracks = sorted(os.path.join(music, f) for f in names
+                    if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
+    if len(tracks) < 4:
+        sys.exit(f"{prog}: need real music in {music} (run tools/fetch-test-music.sh)")
+    return tracks
+
+
+def synth_nonmembers(work, seconds=None):
+    """Silence, tones, noise and speech: audio with little or no musical information. Each
+    generated signal lasts `seconds` if given (the speech then is one long file)."""
     specs = []
     for i, (src, dur) in enumerate([
         ("anullsrc=r=44100:cl=stereo", 10), ("anullsrc=r=44100:cl=mono", 5),
@@ -119,6 +130,7 @@ def synth_nonmembers(work, rng):
         ("anoisesrc=color=brown:amplitude=0.3:seed=5", 30),
         ("aevalsrc='0.3*sin(2*PI*(200+100*t)*t)':s=44100", 10),
     ]):
+        dur = seconds or dur
         out = os.path.join(work, f"synth_{i:02d}.wav")
         run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
              f"{src}:duration={dur}" if "aevalsrc" not in src else src, "-t", str(dur), out])
@@ -127,6 +139,8 @@ def synth_nonmembers(work, rng):
         texts = ["The quick brown fox jumps over the lazy dog while the band plays on.",
                  "Is this audio in a known training dataset, and where exactly does it occur?",
                  "One two three four five six seven eight nine ten, and again from the start."]
+        if seconds:
+            texts = [" ".join(texts * 3)]
         for i, t in enumerate(texts):
             out = os.path.join(work, f"speech_{i:02d}.wav")
             run(["espeak-ng", "-w", out, t])
@@ -187,10 +201,7 @@ def main():
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
-    tracks = sorted(os.path.join(args.music, f) for f in os.listdir(args.music)
-                    if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
-    if len(tracks) < 4:
-        sys.exit(f"eval: need real music in {args.music} (run tools/fetch-test-music.sh)")
+    tracks = fixture_tracks(args.music, "eval")
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
 
@@ -238,7 +249,7 @@ def main():
     bad = [j for j, e in zip(jobs, errs) if e]
     for j in bad[:5]:
         print(f"eval: clip failed: {j}", file=sys.stderr)
-    for s in synth_nonmembers(clipdir, rng):
+    for s in synth_nonmembers(clipdir):
         clips.append((s, "synthetic", round(duration_of(s)), "synthetic", None, 0.0))
 
     paths = [c[0] for c in clips if os.path.exists(c[0])]

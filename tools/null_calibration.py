@@ -4,18 +4,17 @@
 Splits the real-music fixture into two folds (tracks that share audio, found by trainspotter
 itself, stay in one fold), ingests each fold as a catalogue, and cuts every clip of 5, 10 and 30 s
 (at a stride of 2 items) out of each track to query against the *other* fold's catalogue, plus
-silence, tones, noise, a sweep and espeak-ng speech against both. No clip's audio is in the
+silence, tones, noise, a sweep and espeak-ng speech (a minute each) against both. No clip's audio is in the
 catalogue it is queried against, so every clip is a non-member. Prints, per clip length, how
 often the best alignment's false-match probability fell at or below p (a calibrated model: at
 most p of the queries), the calibration factor those counts support, and the strongest
 non-member alignments.
 
-  tools/null-calibration.sh                  # builds, fetches the fixture, ~4 minutes on 2 cores
+  tools/null-calibration.sh                  # builds, fetches the fixture, ~1.5 minutes on 2 cores
   tools/null_calibration.py --bin build/bin --stride 4
 """
 import argparse
 import collections
-import math
 import os
 import shutil
 import subprocess
@@ -27,28 +26,6 @@ import eval_accuracy as ev  # noqa: E402  (shared clip and grouping helpers)
 LENGTHS = [19, 59, 222]  # items of a 5, 10 and 30 s clip
 CLIP_SECONDS = {19: 5, 59: 10, 222: 30}
 LEVELS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5]
-
-
-def synthetic_files(work):
-    """One minute each of audio with little or no musical information."""
-    out = []
-    for name, src in [("silence", "anullsrc=r=44100:cl=mono"),
-                      ("sine440", "sine=frequency=440:sample_rate=44100"),
-                      ("pinknoise", "anoisesrc=color=pink:amplitude=0.3:seed=4"),
-                      ("whitenoise", "anoisesrc=color=white:amplitude=0.3:seed=3"),
-                      ("sweep", "aevalsrc='0.3*sin(2*PI*(200+100*t)*t)':s=44100")]:
-        path = os.path.join(work, name + ".wav")
-        ev.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", src, "-t", "60",
-                path])
-        out.append(path)
-    if shutil.which("espeak-ng"):
-        path = os.path.join(work, "speech.wav")
-        text = " ".join(["Is this audio in a known training dataset, and where does it occur?",
-                         "The quick brown fox jumps over the lazy dog while the band plays on.",
-                         "One two three four five six seven eight nine ten."] * 3)
-        ev.run(["espeak-ng", "-w", path, text])
-        out.append(path)
-    return out
 
 
 def main():
@@ -66,18 +43,14 @@ def main():
         return report(args.work, "(scores of an earlier run)")
     args.trainspotter = os.path.join(args.bin, "trainspotter")
 
-    tracks = sorted(os.path.join(args.music, f) for f in os.listdir(args.music)
-                    if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
-    if len(tracks) < 4:
-        sys.exit(f"null_calibration: need real music in {args.music} "
-                 "(run tools/fetch-test-music.sh)")
+    tracks = ev.fixture_tracks(args.music, "null_calibration")
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
     groups = ev.shared_audio_groups(args, tracks)
     folds = ([], [])
     for g in sorted(groups, key=len, reverse=True):  # balance the folds' sizes
         min(folds, key=len).extend(g)
-    synth = synthetic_files(args.work)
+    synth = ev.synth_nonmembers(args.work, seconds=60)
 
     jobs = []
     for i, fold in enumerate(folds):
