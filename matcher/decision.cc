@@ -15,19 +15,15 @@ namespace {
 // real music: the largest value at which no non-member clip passes, times a safety margin.
 constexpr double kTransitionDependence = 1.5;
 // Bits persist over several items, so agreement is counted per run of equal bits, not per item:
-// the effective number of trials is (runs in query + runs in reference) / kRunDependence.
-constexpr double kRunDependence = 2.5;
+// at each bit position the effective number of trials is (runs in query + runs in reference) /
+// kRunDependence. Measured on non-member audio (tools/null-calibration.sh) with the per-position
+// test: 2.5 and 2.0 keep the tail's slope; 1.6 made it fall off at ~10^0.5 per decade at 5 s.
+constexpr double kRunDependence = 2.0;
 // Weight of the weaker of the two tests in the combined evidence. Measured on non-member audio
 // (tools/null-calibration.sh): adding both in full (1.0) made the non-member tail fall off more
 // slowly than the bound claims (about 10^0.8 per decade), so its error would grow with the
 // catalogue; 0.5 and 0.75 keep the tail's slope, and 0.75 found more members (docs/decision.md).
 constexpr double kWeakerTestWeight = 0.75;
-
-// Kullback-Leibler divergence between Bernoulli(q) and Bernoulli(p).
-double BernoulliKl(double q, double p) {
-  auto term = [](double x, double y) { return x <= 0 ? 0.0 : x * std::log(x / y); };
-  return term(q, p) + term(1 - q, 1 - p);
-}
 
 }  // namespace
 
@@ -42,6 +38,9 @@ constexpr double kMaxFlipRate = 0.98;
 // mean rate: a 5 s segment (18 pairs) has too few flips per position to estimate 32 rates alone.
 // Chosen by measuring hit rate and the non-member tail with 0, 18, 60 and 200 (docs/decision.md).
 constexpr double kFlipRatePriorPairs = 60;
+// A bit position whose expected error rate is below this (or above 1 minus it) is constant in
+// both segments: its agreement (or disagreement) is certain and carries no evidence.
+constexpr double kCertain = 1e-3;
 
 // Chernoff bound on the upper tail of a sum of independent Bernoulli trials, count[b] of them
 // with success chance p[b]: log P(X >= k) <= min over t > 0 of
@@ -57,7 +56,9 @@ double LogUpperTail(const std::array<double, 32>& count, const std::array<double
   if (k <= mean || total <= 0) return 0.0;
   if (k >= total) {  // every trial succeeded: the bound is the product of the chances
     double all = 0;
-    for (int b = 0; b < 32; ++b) all += count[b] * std::log(p[b]);
+    for (int b = 0; b < 32; ++b) {
+      if (count[b] > 0) all += count[b] * std::log(p[b]);
+    }
     return all;
   }
   auto tilted_mean = [&](double t) {
@@ -106,14 +107,36 @@ double LogChanceTransitions(const SegmentEvidence& e) {
 
 double LogChanceBitErrors(const SegmentEvidence& e) {
   if (e.items <= 0) return 0.0;
-  const double cells = 32.0 * static_cast<double>(e.items);
-  const double p0 = std::clamp(e.expected_bit_errors / cells, 0.0, 0.5);
-  const double q = static_cast<double>(e.bit_errors) / cells;
-  if (q >= p0 || p0 <= 0) return 0.0;
-  const double runs = static_cast<double>(e.query_flips + e.reference_flips) + 64.0;
-  const double trials = std::min(cells, runs / kRunDependence);
-  // Chernoff bound on the lower tail: P(Binomial(t, p0) <= q t) <= exp(-t KL(q || p0)).
-  return -trials * BernoulliKl(q, p0);
+  const double n = static_cast<double>(e.items);
+  // Agreements of unrelated audio: at bit position b, a run of equal bits agrees with chance
+  // 1 - e_b, where e_b = pq (1 - pr) + pr (1 - pq) is what the two segments' own statistics
+  // predict. Trials are counted per run, not per item (kRunDependence). Judged per position,
+  // not pooled: a position constant in both segments predicts its agreement and adds no trials,
+  // where pooling it with the rest would dilute the informative positions' evidence; and errors
+  // at a position expected to agree count against the match.
+  std::array<double, 32> count{}, p{};
+  double agreements = 0;
+  if (e.bits_by_position) {
+    for (int b = 0; b < 32; ++b) {
+      const double pq = e.query_ones_by_bit[b] / n, pr = e.reference_ones_by_bit[b] / n;
+      const double expected = pq * (1 - pr) + pr * (1 - pq);
+      if (expected < kCertain || expected > 1 - kCertain) continue;
+      const double runs = e.query_flips_by_bit[b] + e.reference_flips_by_bit[b] + 2.0;
+      count[b] = std::min(n, runs / kRunDependence);
+      p[b] = 1 - expected;
+      agreements += count[b] * (1 - e.bit_errors_by_bit[b] / n);
+    }
+  } else {
+    const double cells = 32.0 * n;
+    const double p0 = std::min(e.expected_bit_errors / cells, 0.5);
+    if (p0 < kCertain) return 0.0;
+    const double q = static_cast<double>(e.bit_errors) / cells;
+    const double runs = static_cast<double>(e.query_flips + e.reference_flips) + 64.0;
+    count.fill(std::min(cells, runs / kRunDependence) / 32.0);
+    p.fill(1 - p0);
+    agreements = 32.0 * count[0] * (1 - q);
+  }
+  return LogUpperTail(count, p, agreements);
 }
 
 }  // namespace
@@ -135,7 +158,14 @@ SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, 
     const double pq = static_cast<double>(ones_q[b]) / n;
     const double pr = static_cast<double>(ones_r[b]) / n;
     e.expected_bit_errors += n * (pq * (1 - pr) + pr * (1 - pq));
+    e.query_ones_by_bit[b] = static_cast<int32_t>(ones_q[b]);
+    e.reference_ones_by_bit[b] = static_cast<int32_t>(ones_r[b]);
   }
+  for (int64_t i = qb; i < qe; ++i) {
+    const uint32_t x = q[i] ^ r[i + offset];
+    for (int b = 0; b < 32; ++b) e.bit_errors_by_bit[b] += static_cast<int32_t>((x >> b) & 1u);
+  }
+  e.bits_by_position = true;
   for (int64_t i = std::max<int64_t>(qb, 1); i < qe; ++i) {
     // The reference item before the segment exists whenever i + offset >= 1.
     if (i + offset < 1) continue;

@@ -2,7 +2,7 @@
 // agrees with it this well, by chance?
 //
 // Two tests; the stronger counts in full, the weaker in part (they are not independent):
-// 1. Bit agreement against what the two segments' own bit statistics predict (expected_bit_errors).
+// 1. Bit agreement against what the two segments' own bit statistics predict, per bit position.
 // 2. Agreement of *transitions*: the bits of a Chromaprint item that changed since the
 // previous item. Silence, steady tones and sustained notes produce (almost) no transitions, so
 // they carry (almost) no evidence however perfectly they agree: that is how low-information
@@ -34,6 +34,13 @@ struct SegmentEvidence {
   std::array<int32_t, 32> query_flips_by_bit{};
   std::array<int32_t, 32> reference_flips_by_bit{};
   int64_t flip_pairs = 0;
+  // Per bit position over the segment's items: disagreements, and items with the bit set in the
+  // query and in the reference. Left zero (bits_by_position false), the bit test takes the
+  // totals below as spread evenly over the 32 positions.
+  std::array<int32_t, 32> bit_errors_by_bit{};
+  std::array<int32_t, 32> query_ones_by_bit{};
+  std::array<int32_t, 32> reference_ones_by_bit{};
+  bool bits_by_position = false;
   // Bit errors expected between unrelated audio with the same per-bit statistics: for each of
   // the 32 bit positions, items * (pq (1 - pr) + pr (1 - pq)) where pq, pr are the fractions of
   // items with that bit set in the query and reference segments. Silence against silence
@@ -56,10 +63,10 @@ double LogChanceAgreement(const SegmentEvidence& e);
 // overlap heavily. tools/null-calibration.sh queries every 5, 10 and 30 s clip (at a 2-item
 // stride) of each fixture track against a catalogue of the other tracks, plus silence, tones,
 // noise, a sweep and speech: 51,374 non-member queries. With this factor, at every level p from
-// 1e-1 to 1e-4 and every clip length, at most p / 5.1 of them scored a false-match probability at
-// or below p (none below 1e-4). The measurement that set it (docs/decision.md) needed 8.4e-4:
-// the bound overstated chance ~1,200x, and this keeps a 5x margin.
-inline constexpr double kNullCalibration = 4e-3;
+// 1e-1 to 1e-4 and every clip length, at most p / 4.98 of them scored a false-match probability
+// at or below p (none below 1e-4): the data needed 5.4e-3 (the bound overstates chance ~185x),
+// and this keeps a 5x margin (docs/decision.md).
+inline constexpr double kNullCalibration = 2.7e-2;
 
 // Per-query false-match probability: the single-alignment chance times `comparisons` (every
 // alignment and segment start the search could have picked: reference positions x query

@@ -75,35 +75,37 @@ def mean_volume_db(path):
 def make_clip(src, start, length, distortion, out_path, seed):
     """Cuts [start, start+length) of src, applies the distortion, writes out_path."""
     filt, _ext, codec = DISTORTIONS[distortion]
-    base = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.3f}", "-t", f"{length}",
-            "-i", src]
-    if filt and filt.startswith("NOISE:"):
-        snr = float(filt.split(":")[1])
-        tmp = out_path + ".src.wav"
-        r = run(base + ["-ac", "2", "-ar", "44100", tmp])
-        if r.returncode != 0:
-            return r.stderr
-        level = mean_volume_db(tmp)
-        # Pink noise whose mean volume sits `snr` dB below the clip's.
-        noise = out_path + ".noise.wav"
-        run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-             f"anoisesrc=color=pink:amplitude=0.5:seed={seed}:duration={length}", "-ac", "2",
-             "-ar", "44100", noise])
-        nlevel = mean_volume_db(noise)
-        gain = level - snr - nlevel
-        r = run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", tmp, "-i", noise,
-                 "-filter_complex",
-                 f"[1:a]volume={gain:.2f}dB[n];[0:a][n]amix=inputs=2:duration=first:"
-                 f"normalize=0", out_path])
-        for f in (tmp, noise):
-            if os.path.exists(f):
-                os.remove(f)
-        return None if r.returncode == 0 else r.stderr
-    cmd = base[:]
-    if filt:
-        cmd += ["-af", filt]
-    cmd += codec + [out_path]
-    r = run(cmd)
+    # The cut goes to PCM first: re-muxing a cut of an Ogg file straight into another Ogg
+    # stream (Opus) can keep the source's granule positions and drop the clip's last second.
+    cut = out_path + ".src.wav"
+    r = run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.3f}", "-t", f"{length}",
+             "-i", src, "-ac", "2", "-ar", "44100", cut])
+    if r.returncode != 0:
+        return r.stderr
+    try:
+        if filt and filt.startswith("NOISE:"):
+            snr = float(filt.split(":")[1])
+            level = mean_volume_db(cut)
+            # Pink noise whose mean volume sits `snr` dB below the clip's.
+            noise = out_path + ".noise.wav"
+            run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                 f"anoisesrc=color=pink:amplitude=0.5:seed={seed}:duration={length}", "-ac", "2",
+                 "-ar", "44100", noise])
+            nlevel = mean_volume_db(noise)
+            gain = level - snr - nlevel
+            r = run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", cut, "-i", noise,
+                     "-filter_complex",
+                     f"[1:a]volume={gain:.2f}dB[n];[0:a][n]amix=inputs=2:duration=first:"
+                     f"normalize=0", out_path])
+            if os.path.exists(noise):
+                os.remove(noise)
+        else:
+            cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", cut]
+            if filt:
+                cmd += ["-af", filt]
+            r = run(cmd + codec + [out_path])
+    finally:
+        os.remove(cut)
     return None if r.returncode == 0 else r.stderr
 
 
@@ -209,6 +211,8 @@ def main():
     # non-member: a "non-member" clip of shared audio is rightly found. Group them first, by
     # asking trainspotter itself with whole tracks against a catalogue of all of them.
     groups = shared_audio_groups(args, tracks)
+    # The same audio in two member tracks: either one is a right answer to a clip of it.
+    same_audio = {os.path.basename(t): {os.path.basename(x) for x in g} for g in groups for t in g}
     rng.shuffle(groups)
     members, nonmembers = [], []
     for g in groups:
@@ -276,11 +280,11 @@ def main():
         if kind == "member":
             cell = table.setdefault((length, d), [0, 0])
             cell[1] += 1
-            top = res["matches"][0] if res.get("matches") else None
             top = next((m for m in res.get("matches") or [] if m.get("member", True)), None)
-            ok = bool(res.get("member")) and top and top.get("track_id") == track
+            ok = bool(res.get("member")) and top and top.get("track_id") in same_audio[track]
             if ok:
                 cell[0] += 1
+            if ok and top.get("track_id") == track:
                 offs_err.append(abs((top["ref_start"] - top["query_start"]) - start)
                                 if d not in ("speed_+2%", "speed_-2%") else 0.0)
         elif res.get("member"):
@@ -297,7 +301,8 @@ def main():
           f"{query_s:.1f} s")
     dists = list(DISTORTIONS)
     lengths = sorted(PLAN)
-    print("\nhit rate (top match is the right track and member=true)")
+    print("\nhit rate (member=true and the top match is the right track, or a member track that"
+          " shares its audio)")
     print(f"{'distortion':<15}" + "".join(f"{str(l) + ' s':>16}" for l in lengths))
     for d in dists:
         row = f"{d:<15}"

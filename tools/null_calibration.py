@@ -12,6 +12,7 @@ non-member alignments.
 
   tools/null-calibration.sh                  # builds, fetches the fixture, ~1.5 minutes on 2 cores
   tools/null_calibration.py --bin build/bin --stride 4
+  tools/null-calibration.sh --noise pink_0dB  # the queried tracks buried in pink noise first
 """
 import argparse
 import collections
@@ -36,6 +37,9 @@ def main():
         "TRAINSPOTTER_MUSIC_DIR", os.path.expanduser("~/.cache/trainspotter/music")))
     ap.add_argument("--work", default="build/null-calibration")
     ap.add_argument("--stride", type=int, default=2, help="items between consecutive clips")
+    noises = sorted(d for d, (f, _, _) in ev.DISTORTIONS.items() if f and f.startswith("NOISE:"))
+    ap.add_argument("--noise", choices=noises,
+                    help="bury each queried track in this noise first (the catalogues stay clean)")
     ap.add_argument("--report-only", action="store_true",
                     help="print the report of the scores already in --work; query nothing")
     args = ap.parse_args()
@@ -63,6 +67,8 @@ def main():
         if r.returncode != 0:
             sys.exit(f"null_calibration: ingest of fold {i} failed:\n{r.stderr}")
         others = folds[1 - i] + synth
+        if args.noise:
+            others = [noisy(args, t, i) for t in folds[1 - i]] + synth
         scores = os.path.join(args.work, f"scores{i}.txt")
         jobs.append(subprocess.Popen(
             [os.path.join(args.bin, "null_calibration"), "--catalog", cat, "--stride-items",
@@ -74,7 +80,19 @@ def main():
             sys.exit(f"null_calibration failed:\n{err}")
 
     return report(args.work, f"folds: {len(folds[0])} and {len(folds[1])} tracks; "
-                  f"{len(synth)} synthetic files; stride {args.stride} items")
+                  f"{len(synth)} synthetic files; stride {args.stride} items"
+                  + (f"; queried tracks in {args.noise}" if args.noise else ""))
+
+
+def noisy(args, track, fold):
+    """A copy of `track` buried in --noise, for querying against catalogue `fold`."""
+    out_dir = os.path.join(args.work, f"noisy{fold}")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, os.path.splitext(os.path.basename(track))[0] + ".wav")
+    err = ev.make_clip(track, 0.0, ev.duration_of(track), args.noise, out, seed=fold)
+    if err:
+        sys.exit(f"null_calibration: could not add {args.noise} to {track}: {err}")
+    return out
 
 
 def report(work, heading):
