@@ -375,7 +375,8 @@ std::vector<int16_t> ChangeSpeed(const std::vector<int16_t>& in, double speed) {
 TEST_F(EndToEndTest, ScanAnswersAsQueryDoes) {
   std::filesystem::create_directories(tmp_.File("variants"));
   std::vector<int16_t> music = testing::SynthesizeMusic(35, kRate, 1, 103);  // refs/t3.wav
-  std::vector<int16_t> clip(music.begin() + 8 * kRate, music.begin() + 20 * kRate);
+  // 6 s: a longer slowed clip has enough evidence in segments short enough to hold alignment.
+  std::vector<int16_t> clip(music.begin() + 8 * kRate, music.begin() + 14 * kRate);
   ASSERT_TRUE(testing::WriteBytes(tmp_.File("variants/slow.wav"),
                                   testing::EncodeWav(ChangeSpeed(clip, 0.98), kRate, 1))
                   .ok());
@@ -420,6 +421,20 @@ TEST_F(EndToEndTest, ScanAnswersAsQueryDoes) {
       EXPECT_EQ(line, expected[file]) << (report == &scanned ? "scan" : "scan --upload");
     }
   }
+  // The premise: the plain fingerprint alone (`query --fingerprint` has no audio to make
+  // variants from) does not find the slowed clip. If a stronger decision ever finds it, make
+  // the clip harder (shorter, or further from 1.0) rather than drop this.
+  testing::CommandResult plain = testing::RunCommand(
+      absl::StrCat(testing::ShellQuote(Cli()), " fingerprint --json ",
+                   testing::ShellQuote(tmp_.File("variants/slow.wav")), " 2>/dev/null"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  testing::CommandResult plain_answer = testing::RunCommand(
+      absl::StrCat(testing::ShellQuote(Cli()), " query --json --catalog ", tmp_.File("catalog"),
+                   " --fingerprint ",
+                   testing::ShellQuote(Json::parse(plain.output)["fingerprint"].get<std::string>()),
+                   " 2>/dev/null"));
+  ASSERT_EQ(Json::parse(plain_answer.output)["member"], false) << plain_answer.output;
+
   const Json& slow = expected[tmp_.File("variants/slow.wav")];
   ASSERT_EQ(slow["member"], true) << slow.dump();
   EXPECT_EQ(slow["matches"][0]["track_id"], "t3");
