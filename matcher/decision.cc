@@ -42,6 +42,10 @@ constexpr double kFlipRatePriorPairs = 60;
 // both segments: its agreement (or disagreement) is certain and carries no evidence.
 constexpr double kCertain = 1e-3;
 
+// Chance that one bit position of unrelated audio disagrees, when it is set in a fraction pq of
+// the query's items and pr of the reference's.
+double ExpectedErrorRate(double pq, double pr) { return pq * (1 - pr) + pr * (1 - pq); }
+
 // Chernoff bound on the upper tail of a sum of independent Bernoulli trials, count[b] of them
 // with success chance p[b]: log P(X >= k) <= min over t > 0 of
 // -t k + sum_b count[b] log(1 - p[b] + p[b] e^t). The minimum is where the tilted mean equals
@@ -118,8 +122,8 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
   double agreements = 0;
   if (e.bits_by_position) {
     for (int b = 0; b < 32; ++b) {
-      const double pq = e.query_ones_by_bit[b] / n, pr = e.reference_ones_by_bit[b] / n;
-      const double expected = pq * (1 - pr) + pr * (1 - pq);
+      const double expected =
+          ExpectedErrorRate(e.query_ones_by_bit[b] / n, e.reference_ones_by_bit[b] / n);
       if (expected < kCertain || expected > 1 - kCertain) continue;
       const double runs = e.query_flips_by_bit[b] + e.reference_flips_by_bit[b] + 2.0;
       count[b] = std::min(n, runs / kRunDependence);
@@ -146,24 +150,18 @@ SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, 
   SegmentEvidence e;
   e.items = qe - qb;
   e.bit_errors = TotalBitErrors(q + qb, r + qb + offset, static_cast<size_t>(qe - qb));
-  int64_t ones_q[32] = {}, ones_r[32] = {};
   for (int64_t i = qb; i < qe; ++i) {
+    const uint32_t x = q[i] ^ r[i + offset];
     for (int b = 0; b < 32; ++b) {
-      ones_q[b] += (q[i] >> b) & 1u;
-      ones_r[b] += (r[i + offset] >> b) & 1u;
+      e.query_ones_by_bit[b] += static_cast<int32_t>((q[i] >> b) & 1u);
+      e.reference_ones_by_bit[b] += static_cast<int32_t>((r[i + offset] >> b) & 1u);
+      e.bit_errors_by_bit[b] += static_cast<int32_t>((x >> b) & 1u);
     }
   }
   const double n = static_cast<double>(qe - qb);
   for (int b = 0; b < 32; ++b) {
-    const double pq = static_cast<double>(ones_q[b]) / n;
-    const double pr = static_cast<double>(ones_r[b]) / n;
-    e.expected_bit_errors += n * (pq * (1 - pr) + pr * (1 - pq));
-    e.query_ones_by_bit[b] = static_cast<int32_t>(ones_q[b]);
-    e.reference_ones_by_bit[b] = static_cast<int32_t>(ones_r[b]);
-  }
-  for (int64_t i = qb; i < qe; ++i) {
-    const uint32_t x = q[i] ^ r[i + offset];
-    for (int b = 0; b < 32; ++b) e.bit_errors_by_bit[b] += static_cast<int32_t>((x >> b) & 1u);
+    e.expected_bit_errors +=
+        n * ExpectedErrorRate(e.query_ones_by_bit[b] / n, e.reference_ones_by_bit[b] / n);
   }
   e.bits_by_position = true;
   for (int64_t i = std::max<int64_t>(qb, 1); i < qe; ++i) {
