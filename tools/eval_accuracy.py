@@ -105,7 +105,8 @@ def make_clip(src, start, length, distortion, out_path, seed):
                 cmd += ["-af", filt]
             r = run(cmd + codec + [out_path])
     finally:
-        os.remove(cut)
+        if os.path.exists(cut):
+            os.remove(cut)
     return None if r.returncode == 0 else r.stderr
 
 
