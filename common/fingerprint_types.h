@@ -23,6 +23,12 @@ inline constexpr double kItemsPerSecond = 1.0 / kSecondsPerItem;
 inline constexpr double kItemSpanSeconds =
     static_cast<double>(19 * kItemHopSamples + 4096) / static_cast<double>(kFingerprintSampleRate);
 
+// The item Chromaprint's default algorithm gives audio with no energy in its chroma band
+// (28-3520 Hz): digital silence, dither, anything its normaliser rounds to zero. Every filter
+// then sees an empty image, so the item is the same for all such audio: two unrelated tracks
+// that fade into silence arrive at the same item, at their own times.
+inline constexpr uint32_t kSilenceItem = 0x256DF977;
+
 // Seconds from the start of the fingerprinted audio to the start of item `index`.
 inline double ItemToSeconds(double index) { return index * kSecondsPerItem; }
 // Item index nearest to `seconds` (never negative).

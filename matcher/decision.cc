@@ -148,27 +148,41 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
 SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
                               int32_t offset) {
   SegmentEvidence e;
-  e.items = qe - qb;
+  // Silent in both items agree with no errors, so the segment's total is the counted items'.
   e.bit_errors = TotalBitErrors(q + qb, r + qb + offset, static_cast<size_t>(qe - qb));
   for (int64_t i = qb; i < qe; ++i) {
-    const uint32_t x = q[i] ^ r[i + offset];
+    const uint32_t qi = q[i], ri = r[i + offset];
+    if (qi == kSilenceItem && ri == kSilenceItem) {
+      ++e.silent_items;
+      continue;
+    }
+    ++e.items;
+    const uint32_t x = qi ^ ri;
     for (int b = 0; b < 32; ++b) {
-      e.query_ones_by_bit[b] += static_cast<int32_t>((q[i] >> b) & 1u);
-      e.reference_ones_by_bit[b] += static_cast<int32_t>((r[i + offset] >> b) & 1u);
+      e.query_ones_by_bit[b] += static_cast<int32_t>((qi >> b) & 1u);
+      e.reference_ones_by_bit[b] += static_cast<int32_t>((ri >> b) & 1u);
       e.bit_errors_by_bit[b] += static_cast<int32_t>((x >> b) & 1u);
     }
   }
-  const double n = static_cast<double>(qe - qb);
-  for (int b = 0; b < 32; ++b) {
-    e.expected_bit_errors +=
-        n * ExpectedErrorRate(e.query_ones_by_bit[b] / n, e.reference_ones_by_bit[b] / n);
+  if (e.items > 0) {
+    const double n = static_cast<double>(e.items);
+    for (int b = 0; b < 32; ++b) {
+      e.expected_bit_errors +=
+          n * ExpectedErrorRate(e.query_ones_by_bit[b] / n, e.reference_ones_by_bit[b] / n);
+    }
   }
   e.bits_by_position = true;
   for (int64_t i = std::max<int64_t>(qb, 1); i < qe; ++i) {
     // The reference item before the segment exists whenever i + offset >= 1.
     if (i + offset < 1) continue;
-    const uint32_t tq = q[i] ^ q[i - 1];
-    const uint32_t tr = r[i + offset] ^ r[i + offset - 1];
+    const uint32_t q0 = q[i - 1], q1 = q[i], r0 = r[i + offset - 1], r1 = r[i + offset];
+    // Falling silent (or starting from silence) flips exactly the bits in which the item before
+    // differs from kSilenceItem, in any audio: that coincidence is no evidence.
+    if (q0 == kSilenceItem || q1 == kSilenceItem || r0 == kSilenceItem || r1 == kSilenceItem) {
+      continue;
+    }
+    const uint32_t tq = q1 ^ q0;
+    const uint32_t tr = r1 ^ r0;
     e.query_flips += __builtin_popcount(tq);
     e.reference_flips += __builtin_popcount(tr);
     e.common_flips += __builtin_popcount(tq & tr);

@@ -11,6 +11,10 @@
 // coincide on `a` or more flips is bounded with a Chernoff bound, each query flip coinciding
 // with the reference's own flip rate *at that bit position*: noise, and music with the same
 // drum pattern, change the same few bits all the time, so their flips coincide often by chance.
+// Silence is treated explicitly as well: every silent stretch of audio gives the same item
+// (kSilenceItem), so items silent in both are left out, and so is every transition into or out
+// of silence on either side. Without that, the end of any track that fades out agreed with the
+// end of any other, flip for flip, at the item where both fell silent.
 // The per-query probability multiplies the single-alignment chance by the comparisons the
 // search made (catalogue size x query variants x query items: a union bound, so the error rate
 // per query does not grow with the catalogue), then by kNullCalibration, measured on non-member
@@ -21,10 +25,13 @@
 #include <array>
 #include <cstdint>
 
+#include "common/fingerprint_types.h"
+
 namespace trainspotter {
 
 struct SegmentEvidence {
-  int64_t items = 0;            // aligned items in the segment
+  int64_t items = 0;            // aligned items counted: those not silent in both
+  int64_t silent_items = 0;     // aligned items that are kSilenceItem in both (not counted)
   int64_t bit_errors = 0;       // popcount(query ^ reference) summed over the segment
   int64_t query_flips = 0;      // bits that changed between consecutive query items
   int64_t reference_flips = 0;  // same for the reference
@@ -50,7 +57,9 @@ struct SegmentEvidence {
 
 // Counts the evidence of query items [qb, qe) aligned with reference items [qb + offset,
 // qe + offset) (both arrays must hold those items). Transitions include the pair that ends at
-// the segment's first item when both items before it exist.
+// the segment's first item when both items before it exist. Items that are kSilenceItem in both
+// count as silent_items only; a transition is not counted when any of its four items (query and
+// reference, before and after) is kSilenceItem.
 SegmentEvidence CountEvidence(const uint32_t* query, const uint32_t* reference, int64_t qb,
                               int64_t qe, int32_t offset);
 

@@ -510,8 +510,10 @@ class FingerprintMatcher : public Matcher {
       m.confidence = 1.0 - m.false_match_probability;
       m.log10_chance = v.log_chance / std::log(10.0);
       m.member = m.false_match_probability <= options_.max_false_match_probability;
+      // Over the whole segment, silent stretches included (they agree without errors).
+      const int64_t segment_items = v.evidence.items + v.evidence.silent_items;
       m.bit_error_rate = static_cast<double>(v.evidence.bit_errors) /
-                         (32.0 * static_cast<double>(std::max<int64_t>(v.evidence.items, 1)));
+                         (32.0 * static_cast<double>(std::max<int64_t>(segment_items, 1)));
       m.speed = speed;
       // Positions in the speed-changed variant map back to the original query's time by the
       // speed factor; reference positions are as stored.

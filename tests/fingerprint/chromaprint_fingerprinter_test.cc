@@ -1,6 +1,7 @@
 // ChromaprintStream, FingerprintPcm, EncodeFingerprint / DecodeFingerprint on synthetic audio.
 #include "fingerprint/chromaprint_fingerprinter.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -84,6 +85,29 @@ TEST(ChromaprintStreamTest, RejectsBadParametersAndMisuse) {
   ASSERT_TRUE((*mono)->Finish().ok());
   EXPECT_EQ((*mono)->Finish().status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ((*mono)->Feed(odd).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(FingerprintPcmTest, SilenceAndDitherGiveTheSilenceItem) {
+  // matcher/decision.cc leaves kSilenceItem out of the evidence; it must be what Chromaprint
+  // really gives audio without energy: digital silence, and dither of +-1 LSB.
+  const std::vector<int16_t> silence(static_cast<size_t>(10 * kRate), 0);
+  std::vector<int16_t> dither(silence.size());
+  uint32_t state = 12345;
+  for (int16_t& s : dither) {
+    state = state * 1664525u + 1013904223u;
+    s = static_cast<int16_t>(static_cast<int>(state >> 30) - 1);  // -1, 0, 1 or 2
+  }
+  for (const std::vector<int16_t>* pcm :
+       {&silence, static_cast<const std::vector<int16_t>*>(&dither)}) {
+    auto items = FingerprintPcm(*pcm, kRate, 1);
+    ASSERT_TRUE(items.ok()) << items.status();
+    ASSERT_GT(items->size(), 50u);
+    for (uint32_t item : *items) EXPECT_EQ(item, kSilenceItem);
+  }
+  // Music is not silence.
+  auto music = FingerprintPcm(SynthesizeMusic(10, kRate, 1, 5), kRate, 1);
+  ASSERT_TRUE(music.ok()) << music.status();
+  EXPECT_EQ(std::count(music->begin(), music->end(), kSilenceItem), 0);
 }
 
 TEST(FingerprintPcmTest, VeryShortAudioGivesNoItems) {
