@@ -35,6 +35,11 @@ constexpr int kNeighbours = 24;
 constexpr int kMaxWindowDistance = 200;
 // Alignments verified per query pass.
 constexpr int kMaxCandidates = 16;
+// Of those, at most this many per reference. A reference whose material repeats (a loop, a
+// reprise) votes for every alignment of each repetition with the query; without a cap a query of
+// that track took every verification and hid other tracks that share part of its audio
+// (a whole track of one soundtrack whose last 75 s open another: only itself was listed).
+constexpr int kMaxCandidatesPerReference = 4;
 // Offsets (items) around a voted alignment that verification tries.
 constexpr int kRefineRadius = 2;
 // Per-item bit errors at which the segment finder breaks even: items agreeing better extend a
@@ -496,10 +501,13 @@ class FingerprintMatcher : public Matcher {
     for (const Candidate& c : cands) {
       if (done >= kMaxCandidates) break;
       bool near = false;
+      int of_slot = 0;
       for (auto [s, o] : verified) {
-        if (s == c.slot && std::abs(o - c.offset) <= kRefineRadius) near = true;
+        if (s != c.slot) continue;
+        ++of_slot;
+        if (std::abs(o - c.offset) <= kRefineRadius) near = true;
       }
-      if (near) continue;
+      if (near || of_slot >= kMaxCandidatesPerReference) continue;
       verified.emplace_back(c.slot, c.offset);
       ++done;
       Verified v = Verify(items, c.slot, c.offset);

@@ -41,8 +41,7 @@ TEST_F(MatcherTest, FindsNoisyClipWithItsOffset) {
     const size_t start = rng() % (refs_[k].size() - len);
     MatchQuery q;
     q.items = WithBitErrors(
-        std::vector<uint32_t>(refs_[k].begin() + start, refs_[k].begin() + start + len), 0.10,
-        rng);
+        std::vector<uint32_t>(refs_[k].begin() + start, refs_[k].begin() + start + len), 0.10, rng);
     auto r = matcher_->Match(q);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_FALSE(r->empty());
@@ -126,6 +125,32 @@ TEST_F(MatcherTest, LongQueryContainingShortReferenceReportsTheSegment) {
   // The last matched item (499) summarises audio up to kItemSpanSeconds after its start.
   EXPECT_NEAR(top.query_end, ItemToSeconds(499) + kItemSpanSeconds, 1.0);
   EXPECT_NEAR(top.ref_start, 0.0, 1.0);
+}
+
+TEST_F(MatcherTest, ARepetitiveTrackDoesNotHideAnotherThatSharesItsAudio) {
+  // A looped track (a 10 s loop played 12 times) and another track whose last 20 s are a noisy
+  // copy of part of it. Querying the looped track must list both: the loop's repetitions vote
+  // for many alignments of the track with itself, and those must not take every verification.
+  std::mt19937 rng(11);
+  const std::vector<uint32_t> loop = RandomWalk(rng, 80);
+  std::vector<uint32_t> looped;
+  for (int k = 0; k < 12; ++k) looped.insert(looped.end(), loop.begin(), loop.end());
+  std::vector<uint32_t> other = RandomWalk(rng, 300);
+  const std::vector<uint32_t> shared(looped.begin() + 400, looped.begin() + 560);
+  const std::vector<uint32_t> noisy_copy = WithBitErrors(shared, 0.15, rng);
+  other.insert(other.end(), noisy_copy.begin(), noisy_copy.end());
+  ASSERT_TRUE(matcher_->Add(80, looped).ok());
+  ASSERT_TRUE(matcher_->Add(81, other).ok());
+  MatchQuery q;
+  q.items = looped;
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto listed = [&](int64_t key) {
+    return std::any_of(r->begin(), r->end(),
+                       [&](const SegmentMatch& m) { return m.key == key && m.member; });
+  };
+  EXPECT_TRUE(listed(80));
+  EXPECT_TRUE(listed(81));
 }
 
 TEST_F(MatcherTest, ExpiredDeadlineIsReported) {
@@ -256,9 +281,9 @@ class ApproximateMatcherTest : public ::testing::Test {
   // The top match of a noisy 10 s clip of reference k at `offset`, or -1 for none.
   std::pair<int64_t, double> Top(int k, size_t offset, bool exhaustive, std::mt19937& rng) {
     MatchQuery q;
-    q.items = WithBitErrors(std::vector<uint32_t>(refs_[k].begin() + offset,
-                                                  refs_[k].begin() + offset + 78),
-                            0.12, rng);
+    q.items = WithBitErrors(
+        std::vector<uint32_t>(refs_[k].begin() + offset, refs_[k].begin() + offset + 78), 0.12,
+        rng);
     q.exhaustive = exhaustive;
     auto r = matcher_->Match(q);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -322,8 +347,8 @@ TEST_F(ApproximateMatcherTest, SnapshotRoundTripGivesTheSameAnswers) {
   for (int trial = 0; trial < 10; ++trial) {
     const int k = static_cast<int>(rng() % refs_.size());
     MatchQuery q;
-    q.items = WithBitErrors(
-        std::vector<uint32_t>(refs_[k].begin() + 100, refs_[k].begin() + 178), 0.1, rng);
+    q.items = WithBitErrors(std::vector<uint32_t>(refs_[k].begin() + 100, refs_[k].begin() + 178),
+                            0.1, rng);
     auto a = matcher_->Match(q);
     auto b = (*copy)->Match(q);
     ASSERT_TRUE(a.ok() && b.ok());
