@@ -161,7 +161,9 @@ def shared_audio_groups(args, tracks):
     r = run([args.trainspotter, "ingest", "--catalog", allcat, "--dataset", "all", lib])
     if r.returncode != 0:
         sys.exit(f"eval: ingest of all tracks failed:\n{r.stderr}")
-    r = run([args.trainspotter, "query", "--catalog", allcat, "--json"] +
+    # Every listed match counts: a track built from the same stems as several others (a remix
+    # album) matches all of them.
+    r = run([args.trainspotter, "query", "--catalog", allcat, "--json", "--max-matches", "100"] +
             [os.path.join(lib, os.path.basename(t)) for t in tracks])
     parent = {os.path.basename(t): os.path.basename(t) for t in tracks}
 

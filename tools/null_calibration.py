@@ -42,9 +42,13 @@ def main():
                     help="bury each queried track in this noise first (the catalogues stay clean)")
     ap.add_argument("--report-only", action="store_true",
                     help="print the report of the scores already in --work; query nothing")
+    ap.add_argument("--shared-prefix", action="append", default=[], metavar="PREFIX",
+                    help="leave out of the counts every query whose file and catalogue track "
+                         "both start with PREFIX (an album whose tracks share stems that "
+                         "whole-track queries did not all link); such pairs are listed")
     args = ap.parse_args()
     if args.report_only:
-        return report(args.work, "(scores of an earlier run)")
+        return report(args.work, "(scores of an earlier run)", args.shared_prefix)
     args.trainspotter = os.path.join(args.bin, "trainspotter")
 
     tracks = ev.fixture_tracks(args.music, "null_calibration")
@@ -81,7 +85,8 @@ def main():
 
     return report(args.work, f"folds: {len(folds[0])} and {len(folds[1])} tracks; "
                   f"{len(synth)} synthetic files; stride {args.stride} items"
-                  + (f"; queried tracks in {args.noise}" if args.noise else ""))
+                  + (f"; queried tracks in {args.noise}" if args.noise else ""),
+                  args.shared_prefix)
 
 
 def noisy(args, track, fold):
@@ -95,15 +100,23 @@ def noisy(args, track, fold):
     return out
 
 
-def report(work, heading):
+def report(work, heading, shared_prefixes=()):
     for i in range(2):
         if not os.path.exists(os.path.join(work, f"scores{i}.txt")):
             sys.exit(f"null_calibration: no scores{i}.txt in {work} (run without --report-only)")
     rows = collections.defaultdict(list)
     strongest = []
+    left_out = collections.Counter()  # (file, track) -> queries left out by --shared-prefix
+    shared_pairs = set()
     for i in range(2):
         for line in open(os.path.join(work, f"scores{i}.txt")):
             items, _log10_chance, fmp, path, at, track = line.rstrip("\n").split("\t")
+            name = os.path.basename(path)
+            if any(name.startswith(p) and track.startswith(p) for p in shared_prefixes):
+                left_out[(name, track)] += 1
+                if float(fmp) <= LEVELS[-1]:
+                    shared_pairs.add(tuple(sorted((name, track))))
+                continue
             rows[int(items)].append(float(fmp))
             strongest.append((float(fmp), int(items), os.path.basename(path), int(at), track))
     print(heading)
@@ -123,6 +136,11 @@ def report(work, heading):
     print("\nstrongest non-member alignments (fmp, clip items, file, item, catalogue track):")
     for s in sorted(strongest)[:8]:
         print(f"  {s[0]:.3g}  {s[1]:>3}  {s[2]} @{s[3]} -> {s[4]}")
+    if left_out:
+        print(f"\nleft out (--shared-prefix {' '.join(shared_prefixes)}): "
+              f"{sum(left_out.values())} queries of {len(left_out)} track pairs; pairs with "
+              f"fmp <= {LEVELS[-1]:g}: " +
+              ("; ".join(" & ".join(p) for p in sorted(shared_pairs)) or "none"))
     return 0
 
 

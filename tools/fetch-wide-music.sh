@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Fetches a second, larger real-music corpus for checking a change of the matcher or the decision
+# on music it was not tuned on: 62 tracks, ~4.4 hours, of other genres than the test fixture
+# (tools/fetch-test-music.sh):
+#   wesnoth-1.16-music     36 orchestral tracks (Ogg Vorbis; themes recur across tracks)
+#   warzone2100-music      16 long electronic/rock tracks of two albums (Opus; some share stems)
+#   extremetuxracer-data    7 tracks (Ogg Vorbis)
+#   frozen-bubble-data      3 tracks (Ogg Vorbis)
+# About 300 MB of .deb files come from Debian's mirror (apt-get download); only files over 300 kB
+# are kept, so jingles and sound effects are left out. Not used by tools/test.sh or CI.
+#
+#   tools/fetch-wide-music.sh       # into $TRAINSPOTTER_WIDE_MUSIC_DIR or ~/.cache/trainspotter/music-wide
+#   tools/null-calibration.sh --music ~/.cache/trainspotter/music-wide --work build/null-wide
+#   tools/eval-accuracy.sh --music ~/.cache/trainspotter/music-wide --work build/eval-wide
+#
+# Idempotent: when the folder already holds the corpus it prints nothing and exits 0.
+# Exit status: 0 corpus ready, 1 it could not be fetched (the message says why).
+set -euo pipefail
+
+EXPECTED_TRACKS=62
+DIR="${TRAINSPOTTER_WIDE_MUSIC_DIR:-${HOME:-/root}/.cache/trainspotter/music-wide}"
+STAMP="$DIR/.corpus-complete"
+# package, folder inside it, prefix given to its files (names repeat across packages)
+SOURCES=(
+  "wesnoth-1.16-music usr/share/games/wesnoth/1.16/data/core/music wesnoth"
+  "warzone2100-music usr/share/games/warzone2100/music/albums/original_soundtrack warzone"
+  "warzone2100-music usr/share/games/warzone2100/music/albums/legacy_soundtrack warzone"
+  "extremetuxracer-data usr/share/games/etr/music etr"
+  "frozen-bubble-data usr/share/games/frozen-bubble/snd frozen-bubble"
+)
+
+count_tracks() {
+  find "$DIR" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.opus' \) 2>/dev/null | wc -l
+}
+
+if [ -f "$STAMP" ] && [ "$(count_tracks)" -ge "$EXPECTED_TRACKS" ]; then
+  exit 0
+fi
+
+die() { echo "fetch-wide-music.sh: $*" >&2; exit 1; }
+for tool in apt-get dpkg-deb; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (this script needs Debian's apt)"
+done
+mkdir -p "$DIR" || die "cannot create $DIR"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/trainspotter-wide.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+# apt-get download runs as the unprivileged _apt user when started as root: let it write here.
+if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
+  chown _apt "$work"
+fi
+cd "$work"
+
+packages=()
+for s in "${SOURCES[@]}"; do
+  read -r pkg _ _ <<<"$s"
+  [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
+done
+echo "fetch-wide-music.sh: downloading ${packages[*]} (~300 MB) ..." >&2
+download() { apt-get download -q "${packages[@]}" >"$work/apt.log" 2>&1; }
+if ! download; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq >/dev/null 2>&1 || true
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq >/dev/null 2>&1 || true
+  fi
+  download || { cat "$work/apt.log" >&2; die "apt-get download ${packages[*]} failed"; }
+fi
+for deb in "$work"/*.deb; do
+  dpkg-deb -x "$deb" "$work/root" || die "cannot unpack $deb"
+done
+
+for s in "${SOURCES[@]}"; do
+  read -r pkg folder prefix <<<"$s"
+  [ -d "$work/root/$folder" ] || die "$pkg has no folder $folder (a different package version?)"
+  while IFS= read -r -d '' f; do
+    cp -f "$f" "$DIR/${prefix}_$(basename "$f" | tr ' ' '_')"
+  done < <(find "$work/root/$folder" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.opus' \) \
+             -size +300k -print0)
+done
+
+have="$(count_tracks)"
+[ "$have" -ge "$EXPECTED_TRACKS" ] || die "expected $EXPECTED_TRACKS tracks in $DIR, found $have"
+touch "$STAMP"
+echo "fetch-wide-music.sh: $have tracks in $DIR"
