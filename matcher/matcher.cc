@@ -33,8 +33,11 @@ namespace {
 constexpr int kNeighbours = 24;
 // Windows further than this (of 512 bits; a 39% bit error rate) are no evidence.
 constexpr int kMaxWindowDistance = 200;
-// Alignments verified per query pass.
+// Alignments verified per query pass: this many, plus one per kItemsPerExtraCandidate query
+// items, so that a whole track whose parts recur in several references (an album built from
+// shared stems) gets them all verified; a short clip's pass stays at kMaxCandidates.
 constexpr int kMaxCandidates = 16;
+constexpr int64_t kItemsPerExtraCandidate = 256;  // ~32 s
 // Of those, at most this many per reference. A reference whose material repeats (a loop, a
 // reprise) votes for every alignment of each repetition with the query; without a cap a query of
 // that track took every verification and hid other tracks that share part of its audio
@@ -497,9 +500,10 @@ class FingerprintMatcher : public Matcher {
         static_cast<double>(n);
 
     std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
+    const int max_candidates = kMaxCandidates + static_cast<int>(n / kItemsPerExtraCandidate);
     int done = 0;
     for (const Candidate& c : cands) {
-      if (done >= kMaxCandidates) break;
+      if (done >= max_candidates) break;
       bool near = false;
       int of_slot = 0;
       for (auto [s, o] : verified) {

@@ -153,6 +153,40 @@ TEST_F(MatcherTest, ARepetitiveTrackDoesNotHideAnotherThatSharesItsAudio) {
   EXPECT_TRUE(listed(81));
 }
 
+TEST_F(MatcherTest, AWholeTrackListsEveryTrackThatSharesPartOfIt) {
+  // A 5-minute track that opens with a 25 s loop played three times; four tracks that each loop
+  // a clean copy of another 20 s of it four times; two that hold one noisier copy of a 20 s
+  // each. The loops align in four places per track, and the track with itself in four more:
+  // 20 alignments out-vote the two noisy copies, so 16 verifications would never reach them.
+  std::mt19937 rng(12);
+  const std::vector<uint32_t> loop = RandomWalk(rng, 200);
+  std::vector<uint32_t> whole;
+  for (int rep = 0; rep < 3; ++rep) whole.insert(whole.end(), loop.begin(), loop.end());
+  const std::vector<uint32_t> rest = RandomWalk(rng, 1800);
+  whole.insert(whole.end(), rest.begin(), rest.end());
+  ASSERT_TRUE(matcher_->Add(90, whole).ok());
+  for (int k = 0; k < 6; ++k) {
+    const bool looped = k < 4;
+    const size_t at = looped ? 700 + 300 * k : 2000 + 200 * (k - 4);
+    const std::vector<uint32_t> part(whole.begin() + at, whole.begin() + at + 160);
+    std::vector<uint32_t> other = RandomWalk(rng, 100);
+    for (int rep = 0; rep < (looped ? 4 : 1); ++rep) {
+      const std::vector<uint32_t> copy = WithBitErrors(part, looped ? 0.05 : 0.2, rng);
+      other.insert(other.end(), copy.begin(), copy.end());
+    }
+    ASSERT_TRUE(matcher_->Add(91 + k, other).ok());
+  }
+  MatchQuery q;
+  q.items = whole;
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (int64_t key = 90; key <= 96; ++key) {
+    EXPECT_TRUE(std::any_of(r->begin(), r->end(),
+                            [&](const SegmentMatch& m) { return m.key == key && m.member; }))
+        << "track " << key << " not listed";
+  }
+}
+
 TEST_F(MatcherTest, ExpiredDeadlineIsReported) {
   MatchQuery q;
   q.items.assign(refs_[1].begin(), refs_[1].begin() + 100);

@@ -167,13 +167,18 @@ TEST_F(QueryCliTest, FullMasterMatchesAShortReferenceClipInAnotherDataset) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto lines = JsonLines(r.output);
   ASSERT_EQ(lines.size(), 1u);
+  // The excerpt is reported where it was cut from; a track whose material repeats also holds it
+  // elsewhere, and those segments are listed too (each a member).
   bool whole = false, part = false;
   for (const nlohmann::json& m : lines[0]["matches"]) {
     if (m["dataset"] == "music" && m["track_id"] == Base(src)) whole = true;
     if (m["dataset"] == "clips" && m["track_id"] == "excerpt.ogg") {
-      part = true;
-      EXPECT_NEAR(m["query_start"].get<double>() - m["ref_start"].get<double>(), 100.0, 0.5);
-      EXPECT_GT(m["query_end"].get<double>() - m["query_start"].get<double>(), 20.0);
+      EXPECT_TRUE(m["member"].get<bool>()) << m.dump();
+      const double offset = m["query_start"].get<double>() - m["ref_start"].get<double>();
+      if (std::abs(offset - 100.0) <= 0.5 &&
+          m["query_end"].get<double>() - m["query_start"].get<double>() > 20.0) {
+        part = true;
+      }
     }
   }
   EXPECT_TRUE(whole) << lines[0].dump();
