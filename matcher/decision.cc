@@ -148,7 +148,7 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
 SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
                               int32_t offset) {
   SegmentEvidence e;
-  // Silent in both items agree with no errors, so the segment's total is the counted items'.
+  // Items silent in both agree in every bit: the total over the segment is the counted items'.
   e.bit_errors = TotalBitErrors(q + qb, r + qb + offset, static_cast<size_t>(qe - qb));
   for (int64_t i = qb; i < qe; ++i) {
     const uint32_t qi = q[i], ri = r[i + offset];
