@@ -25,42 +25,14 @@ if [ -f "$STAMP" ] && [ "$(count_tracks)" -ge "$EXPECTED_TRACKS" ]; then
 fi
 
 die() { echo "fetch-test-music.sh: $*" >&2; exit 1; }
-for tool in apt-get dpkg-deb; do
-  command -v "$tool" >/dev/null || die "'$tool' not found (this script needs Debian's apt)"
-done
+# shellcheck source=tools/lib/fetch-debs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/fetch-debs.sh"
 mkdir -p "$DIR" || die "cannot create $DIR"
+fetch_debs "${PACKAGES[@]}"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/trainspotter-music.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-# apt-get download runs its fetcher as the unprivileged _apt user when started as root; give that
-# user a folder it may write, so apt neither warns nor falls back to an unsandboxed download.
-if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
-  chown _apt "$work"
-fi
-cd "$work"
-
-download() {
-  apt-get download -q "${PACKAGES[@]}" >"$work/apt.log" 2>&1
-}
-if ! download; then
-  # A fresh machine may have no package lists yet.
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq >/dev/null 2>&1 || true
-  elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq >/dev/null 2>&1 || true
-  fi
-  download || { cat "$work/apt.log" >&2; die "apt-get download ${PACKAGES[*]} failed"; }
-fi
-
-for deb in "$work"/*.deb; do
-  dpkg-deb -x "$deb" "$work/root" || die "cannot unpack $deb"
-done
-
-n=0
 while IFS= read -r -d '' f; do
   cp -f "$f" "$DIR/$(basename "$f")"
-  n=$((n + 1))
-done < <(find "$work/root" -type f \( -name '*.ogg' -o -name '*.mp3' \) -print0)
+done < <(find "$WORK/root" -type f \( -name '*.ogg' -o -name '*.mp3' \) -print0)
 
 have="$(count_tracks)"
 [ "$have" -ge "$EXPECTED_TRACKS" ] || die "expected $EXPECTED_TRACKS tracks in $DIR, found $have"

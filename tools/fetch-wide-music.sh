@@ -38,18 +38,9 @@ if [ -f "$STAMP" ] && [ "$(count_tracks)" -ge "$EXPECTED_TRACKS" ]; then
 fi
 
 die() { echo "fetch-wide-music.sh: $*" >&2; exit 1; }
-for tool in apt-get dpkg-deb; do
-  command -v "$tool" >/dev/null || die "'$tool' not found (this script needs Debian's apt)"
-done
+# shellcheck source=tools/lib/fetch-debs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/fetch-debs.sh"
 mkdir -p "$DIR" || die "cannot create $DIR"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/trainspotter-wide.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-# apt-get download runs as the unprivileged _apt user when started as root: let it write here.
-if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
-  chown _apt "$work"
-fi
-cd "$work"
 
 packages=()
 for s in "${SOURCES[@]}"; do
@@ -57,25 +48,14 @@ for s in "${SOURCES[@]}"; do
   [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
 done
 echo "fetch-wide-music.sh: downloading ${packages[*]} (~300 MB) ..." >&2
-download() { apt-get download -q "${packages[@]}" >"$work/apt.log" 2>&1; }
-if ! download; then
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq >/dev/null 2>&1 || true
-  elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq >/dev/null 2>&1 || true
-  fi
-  download || { cat "$work/apt.log" >&2; die "apt-get download ${packages[*]} failed"; }
-fi
-for deb in "$work"/*.deb; do
-  dpkg-deb -x "$deb" "$work/root" || die "cannot unpack $deb"
-done
+fetch_debs "${packages[@]}"
 
 for s in "${SOURCES[@]}"; do
   read -r pkg folder prefix <<<"$s"
-  [ -d "$work/root/$folder" ] || die "$pkg has no folder $folder (a different package version?)"
+  [ -d "$WORK/root/$folder" ] || die "$pkg has no folder $folder (a different package version?)"
   while IFS= read -r -d '' f; do
     cp -f "$f" "$DIR/${prefix}_$(basename "$f" | tr ' ' '_')"
-  done < <(find "$work/root/$folder" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.opus' \) \
+  done < <(find "$WORK/root/$folder" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.opus' \) \
              -size +300k -print0)
 done
 
