@@ -4,8 +4,6 @@
 #include <array>
 #include <cmath>
 
-#include "matcher/hamming.h"
-
 namespace trainspotter {
 namespace {
 
@@ -148,8 +146,6 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
 SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
                               int32_t offset) {
   SegmentEvidence e;
-  // Items silent in both agree in every bit: the total over the segment is the counted items'.
-  e.bit_errors = TotalBitErrors(q + qb, r + qb + offset, static_cast<size_t>(qe - qb));
   for (int64_t i = qb; i < qe; ++i) {
     const uint32_t qi = q[i], ri = r[i + offset];
     if (qi == kSilenceItem && ri == kSilenceItem) {
@@ -158,6 +154,7 @@ SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, 
     }
     ++e.items;
     const uint32_t x = qi ^ ri;
+    e.bit_errors += __builtin_popcount(x);
     for (int b = 0; b < 32; ++b) {
       e.query_ones_by_bit[b] += static_cast<int32_t>((qi >> b) & 1u);
       e.reference_ones_by_bit[b] += static_cast<int32_t>((ri >> b) & 1u);

@@ -116,7 +116,8 @@ def fixture_tracks(music, prog):
     tracks = sorted(os.path.join(music, f) for f in names
                     if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
     if len(tracks) < 4:
-        sys.exit(f"{prog}: need real music in {music} (run tools/fetch-test-music.sh)")
+        sys.exit(f"{prog}: need real music in {music} (run tools/fetch-test-music.sh, or "
+                 "tools/fetch-wide-music.sh for the second corpus)")
     return tracks
 
 

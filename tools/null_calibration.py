@@ -47,6 +47,9 @@ def main():
                          "both start with PREFIX (an album whose tracks share stems that "
                          "whole-track queries did not all link); such pairs are listed")
     args = ap.parse_args()
+    if any(not p for p in args.shared_prefix):
+        ap.error("--shared-prefix needs a non-empty prefix (an empty one would leave out every "
+                 "query)")
     if args.report_only:
         return report(args.work, "(scores of an earlier run)", args.shared_prefix)
     args.trainspotter = os.path.join(args.bin, "trainspotter")
@@ -70,9 +73,8 @@ def main():
         r = ev.run([args.trainspotter, "ingest", "--catalog", cat, "--dataset", f"fold{i}", lib])
         if r.returncode != 0:
             sys.exit(f"null_calibration: ingest of fold {i} failed:\n{r.stderr}")
-        others = folds[1 - i] + synth
-        if args.noise:
-            others = [noisy(args, t, i) for t in folds[1 - i]] + synth
+        queried = [noisy(args, t, i) for t in folds[1 - i]] if args.noise else folds[1 - i]
+        others = queried + synth
         scores = os.path.join(args.work, f"scores{i}.txt")
         jobs.append(subprocess.Popen(
             [os.path.join(args.bin, "null_calibration"), "--catalog", cat, "--stride-items",
@@ -111,14 +113,14 @@ def report(work, heading, shared_prefixes=()):
     for i in range(2):
         for line in open(os.path.join(work, f"scores{i}.txt")):
             items, _log10_chance, fmp, path, at, track = line.rstrip("\n").split("\t")
-            name = os.path.basename(path)
+            name, fmp = os.path.basename(path), float(fmp)
             if any(name.startswith(p) and track.startswith(p) for p in shared_prefixes):
                 left_out[(name, track)] += 1
-                if float(fmp) <= LEVELS[-1]:
+                if fmp <= LEVELS[-1]:
                     shared_pairs.add(tuple(sorted((name, track))))
                 continue
-            rows[int(items)].append(float(fmp))
-            strongest.append((float(fmp), int(items), os.path.basename(path), int(at), track))
+            rows[int(items)].append(fmp)
+            strongest.append((fmp, int(items), name, int(at), track))
     print(heading)
     print(f"\n{'clip':>6} {'queries':>8}" + "".join(f"{'fmp<=' + format(p, 'g'):>12}"
                                                  for p in LEVELS) + "   factor to spare")
