@@ -18,6 +18,7 @@
 #include "fingerprint/chromaprint_fingerprinter.h"
 #include "fingerprint/ffmpeg_audio_source.h"
 #include "fingerprint/narrowband_filter.h"
+#include "fingerprint/noise_reduction.h"
 
 namespace trainspotter {
 namespace {
@@ -86,6 +87,12 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   const uint64_t limit = options.max_seconds > 0
                              ? static_cast<uint64_t>(std::min(options.max_seconds * rate, 9.0e18))
                              : std::numeric_limits<uint64_t>::max();
+  // The noise-reduced variant needs the whole input: it is kept until it grows too long. Its
+  // frame sizes are set for the Chromaprint rate, which the FFmpeg source always yields.
+  std::vector<int16_t> kept;
+  bool keep = options.noise_reduced_variant && rate == kFingerprintSampleRate;
+  const uint64_t keep_limit = static_cast<uint64_t>(kMaxNoiseReducedSeconds * rate);
+
   std::vector<int16_t> buffer(kChunkSamples);
   uint64_t fed = 0;
   bool reached_end = false;
@@ -108,6 +115,11 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
       const size_t skip = phase_skip[p] > fed ? static_cast<size_t>(phase_skip[p] - fed) : 0;
       TS_RETURN_IF_ERROR(phases[p]->Feed(chunk.subspan(skip)));
     }
+    if (keep && fed + n > keep_limit) {
+      keep = false;
+      std::vector<int16_t>().swap(kept);
+    }
+    if (keep) kept.insert(kept.end(), chunk.begin(), chunk.end());
     fed += n;
   }
 
@@ -133,6 +145,13 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   for (auto& v : phases) {
     TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
     result.phase_variants.push_back(std::move(items));
+  }
+  if (keep) {
+    TS_ASSIGN_OR_RETURN(std::vector<int16_t> reduced, ReduceStationaryNoise(kept));
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> stream,
+                        ChromaprintStream::Create(rate, 1));
+    TS_RETURN_IF_ERROR(stream->Feed(reduced));
+    TS_ASSIGN_OR_RETURN(result.noise_reduced_items, stream->Finish());
   }
   result.fingerprint.algorithm = kChromaprintAlgorithm;
 

@@ -61,7 +61,16 @@ struct FingerprintOptions {
   // Also fingerprint the audio band-limited to 300-3400 Hz (fingerprint/narrowband_filter.h):
   // the reference's narrowband twin, which band-limited copies match closely.
   bool narrowband_twin = false;
+  // Also fingerprint the audio once more after subtracting its stationary noise floor
+  // (fingerprint/noise_reduction.h), for queries recorded or mixed over steady noise. Needs the
+  // whole input in memory, so only input of at most kMaxNoiseReducedSeconds gets one (and only
+  // input at kFingerprintSampleRate, which the FFmpeg decoder always yields).
+  bool noise_reduced_variant = false;
 };
+
+// Longest input (seconds decoded) that FingerprintOptions::noise_reduced_variant applies to:
+// 10 minutes of PCM at the Chromaprint rate are 13 MB.
+inline constexpr double kMaxNoiseReducedSeconds = 600;
 
 struct FingerprintResult {
   Fingerprint fingerprint;
@@ -71,6 +80,9 @@ struct FingerprintResult {
   std::vector<std::vector<uint32_t>> phase_variants;
   // Set when FingerprintOptions::narrowband_twin: the band-limited twin's items.
   std::vector<uint32_t> narrowband_items;
+  // Set when FingerprintOptions::noise_reduced_variant and the input was short enough: the
+  // items of the audio with its stationary noise subtracted (same timing as `fingerprint`).
+  std::vector<uint32_t> noise_reduced_items;
   // Non-fatal problems (e.g. "corrupt frame at 61.2 s skipped"). Empty on clean input.
   std::vector<std::string> warnings;
   // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).

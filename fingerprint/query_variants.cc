@@ -4,6 +4,7 @@ namespace trainspotter {
 
 void RequestPhaseVariants(FingerprintOptions* options) {
   options->phase_offsets.assign(kQueryPhaseOffsets.begin(), kQueryPhaseOffsets.end());
+  options->noise_reduced_variant = true;
 }
 
 void RequestQueryVariants(FingerprintOptions* options) {
@@ -19,6 +20,10 @@ ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintRes
                      std::move(result->phase_variants[i]));
   }
   result->phase_variants.clear();
+  if (!result->noise_reduced_items.empty()) {
+    out.emplace_back(0.0, std::move(result->noise_reduced_items));
+  }
+  result->noise_reduced_items.clear();
   return out;
 }
 

@@ -26,8 +26,9 @@ inline constexpr std::array<double, 4> kQuerySpeedFactors = {1.01, 0.99, 1.02, 0
 // (start seconds or speed factor, items), as MatchQuery / CatalogQuery take them.
 using ItemVariants = std::vector<std::pair<double, std::vector<uint32_t>>>;
 
-// Asks for the phase variants above (options->phase_offsets); speed factors are left alone
-// because the server's MatchAudio takes them from the client.
+// Asks for the phase variants above (options->phase_offsets) and the noise-reduced variant
+// (options->noise_reduced_variant); speed factors are left alone because the server's MatchAudio
+// takes them from the client.
 void RequestPhaseVariants(FingerprintOptions* options);
 // Asks for both the phase variants and the speed variants above (what `trainspotter query`
 // and `trainspotter scan` send).
@@ -39,8 +40,11 @@ inline double PhaseOffsetSeconds(int samples) {
 }
 
 // Moves result->phase_variants out as (PhaseOffsetSeconds(offset), items), in the order of
-// options.phase_offsets. Empty variants (audio too short for that phase) are dropped, as the
-// server refuses them; every path drops them alike, so answers stay the same.
+// options.phase_offsets, followed by result->noise_reduced_items as (0, items): the matcher
+// searches every phase variant as one more version of the query starting that many seconds in,
+// and the noise-reduced one starts where the plain query does. Empty variants (audio too short
+// for that phase) are dropped, as the server refuses them; every path drops them alike, so
+// answers stay the same.
 ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result);
 // Moves result->speed_variants out as (factor, items), in the order of options.speed_factors,
 // dropping empty ones likewise.

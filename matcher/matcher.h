@@ -50,8 +50,9 @@ struct MatchQuery {
   // when the plain query finds no member, to undo speed changes of the query.
   std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
   // Optional fingerprints of the same audio starting `seconds` later (start, items): sub-item
-  // phases that land closer to a reference's item grid. Tried when the plain query finds no
-  // member, before the speed variants.
+  // phases that land closer to a reference's item grid, or (start 0) the audio with its noise
+  // floor subtracted. Tried in order when the plain query finds no member, before the speed
+  // variants.
   std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;
   // If set, only references whose key passes are considered (e.g. a dataset filter).
   std::function<bool(int64_t)> filter;

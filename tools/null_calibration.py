@@ -40,6 +40,10 @@ def main():
     noises = sorted(d for d, (f, _, _) in ev.DISTORTIONS.items() if f and f.startswith("NOISE:"))
     ap.add_argument("--noise", choices=noises,
                     help="bury each queried track in this noise first (the catalogues stay clean)")
+    ap.add_argument("--noise-reduced", action="store_true",
+                    help="query each clip's noise-reduced version (the last phase variant of "
+                         "`trainspotter query`) instead of its plain fingerprint; ~10x slower "
+                         "per query, so a --stride of 8 is a fair start")
     ap.add_argument("--report-only", action="store_true",
                     help="print the report of the scores already in --work; query nothing")
     ap.add_argument("--shared-prefix", action="append", default=[], metavar="PREFIX",
@@ -79,7 +83,7 @@ def main():
         jobs.append(subprocess.Popen(
             [os.path.join(args.bin, "null_calibration"), "--catalog", cat, "--stride-items",
              str(args.stride), "--lengths", ",".join(map(str, LENGTHS)), "--scores", scores] +
-            others, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            (["--noise-reduced"] if args.noise_reduced else []) + others, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     for j in jobs:
         _, err = j.communicate()
         if j.returncode != 0:
@@ -87,7 +91,8 @@ def main():
 
     return report(args.work, f"folds: {len(folds[0])} and {len(folds[1])} tracks; "
                   f"{len(synth)} synthetic files; stride {args.stride} items"
-                  + (f"; queried tracks in {args.noise}" if args.noise else ""),
+                  + (f"; queried tracks in {args.noise}" if args.noise else "")
+                  + ("; noise-reduced queries" if args.noise_reduced else ""),
                   args.shared_prefix)
 
 

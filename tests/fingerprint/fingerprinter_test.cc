@@ -2,6 +2,7 @@
 // variants, errors and warnings.
 #include "fingerprint/fingerprinter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "common/fingerprint_types.h"
+#include "fingerprint/noise_reduction.h"
 #include "gtest/gtest.h"
 #include "tests/testing/audio_synth.h"
 #include "tests/testing/fake_audio_source.h"
@@ -144,6 +146,50 @@ TEST(FingerprintAudioSourceTest, PhaseVariantDropsTheFirstKSamples) {
               absl::StatusCode::kInvalidArgument)
         << bad;
   }
+}
+
+TEST(FingerprintAudioSourceTest, NoiseReducedVariantFingerprintsTheReducedAudio) {
+  std::vector<int16_t> pcm = SynthesizeMusic(12, kRate, 1, 21);
+  uint32_t state = 5;  // a little steady noise for the reduction to find
+  for (int16_t& s : pcm) {
+    state = state * 1664525u + 1013904223u;
+    s = static_cast<int16_t>(std::clamp(s + static_cast<int>(state >> 22) - 512, -32768, 32767));
+  }
+  FakeAudioSource source(pcm, kRate, 1000);
+  FingerprintOptions options;
+  options.max_seconds = 10;
+  options.noise_reduced_variant = true;
+  auto result = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  // The variant is the fingerprint of the reduced audio of what was fingerprinted ...
+  auto reduced = ReduceStationaryNoise(absl::MakeConstSpan(pcm.data(), 10 * kRate));
+  ASSERT_TRUE(reduced.ok());
+  auto expected = FingerprintPcm(*reduced, kRate, 1);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(result->noise_reduced_items, *expected);
+  // ... which differs from the plain fingerprint, on the same item grid.
+  EXPECT_NE(result->noise_reduced_items, result->fingerprint.items);
+  EXPECT_EQ(result->noise_reduced_items.size(), result->fingerprint.items.size());
+
+  // Not asked for: none.
+  FakeAudioSource again(pcm, kRate);
+  auto plain = FingerprintAudioSource(again, "fake", FingerprintOptions());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->noise_reduced_items.empty());
+}
+
+TEST(FingerprintAudioSourceTest, NoNoiseReducedVariantForVeryLongInput) {
+  const size_t n = static_cast<size_t>((kMaxNoiseReducedSeconds + 5) * kRate);
+  std::vector<int16_t> pcm = SynthesizeMusic(20, kRate, 1, 22);
+  pcm.resize(n, 0);
+  FakeAudioSource source(pcm, kRate, 1 << 16);
+  FingerprintOptions options;
+  options.max_seconds = 0;
+  options.noise_reduced_variant = true;
+  auto result = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->fingerprint.items.empty());
+  EXPECT_TRUE(result->noise_reduced_items.empty());
 }
 
 TEST(FingerprintAudioSourceTest, RejectsBadOptions) {

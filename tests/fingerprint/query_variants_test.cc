@@ -6,7 +6,8 @@ namespace trainspotter {
 namespace {
 
 // The variants `trainspotter query`, `scan` and the server's MatchAudio use: in the cascade's
-// order, phase offsets in seconds at the Chromaprint rate, empty ones dropped.
+// order, phase offsets in seconds at the Chromaprint rate, then the noise-reduced fingerprint,
+// empty ones dropped.
 TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   FingerprintOptions options;
   RequestQueryVariants(&options);
@@ -14,13 +15,18 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   ASSERT_EQ(options.speed_factors.size(), kQuerySpeedFactors.size());
   FingerprintResult result;
   result.phase_variants = {{1}, {}, {3}};
+  result.noise_reduced_items = {9, 9};
   result.speed_variants = {{4}, {5}, {}, {7}};
   ItemVariants phase = TakePhaseVariants(options, &result);
-  ASSERT_EQ(phase.size(), 2u);
+  // The noise-reduced fingerprint comes last, on the plain query's timing.
+  ASSERT_EQ(phase.size(), 3u);
   EXPECT_DOUBLE_EQ(phase[0].first, 341.0 / 11025);
   EXPECT_EQ(phase[0].second, std::vector<uint32_t>{1});
   EXPECT_DOUBLE_EQ(phase[1].first, 1024.0 / 11025);
   EXPECT_EQ(phase[1].second, std::vector<uint32_t>{3});
+  EXPECT_DOUBLE_EQ(phase[2].first, 0.0);
+  EXPECT_EQ(phase[2].second, (std::vector<uint32_t>{9, 9}));
+  EXPECT_TRUE(result.noise_reduced_items.empty());
   ItemVariants speed = TakeSpeedVariants(options, &result);
   ASSERT_EQ(speed.size(), 3u);
   EXPECT_DOUBLE_EQ(speed[0].first, kQuerySpeedFactors[0]);
@@ -32,6 +38,8 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   RequestPhaseVariants(&server);
   EXPECT_EQ(server.speed_factors, std::vector<double>{1.05});
   EXPECT_EQ(server.phase_offsets.size(), kQueryPhaseOffsets.size());
+  EXPECT_TRUE(server.noise_reduced_variant);
+  EXPECT_TRUE(options.noise_reduced_variant);
 }
 
 }  // namespace

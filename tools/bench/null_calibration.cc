@@ -8,7 +8,14 @@
 // "items log10_chance fmp file item track_id", so that a change of the decision's constants can
 // be checked against the same non-member set offline.
 //
-//   null_calibration --catalog DIR [--stride-items 4] [--lengths 19,59,222] [--scores F] FILE...
+// --noise-reduced checks the query's noise-reduced version instead (the last phase variant
+// `trainspotter query` sends, fingerprint/noise_reduction.h): each clip's PCM is cut out,
+// noise-reduced on its own as a query of that length would be, and fingerprinted. Its
+// alignments are another version of the query, whose chance matches the union bound counts
+// like the plain query's, so its tail must be calibrated too. ~10x slower per query.
+//
+//   null_calibration --catalog DIR [--stride-items 4] [--lengths 19,59,222] [--scores F]
+//                    [--noise-reduced] FILE...
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,11 +24,44 @@
 
 #include "CLI/CLI.hpp"
 #include "common/fingerprint_types.h"
+#include "fingerprint/audio_source.h"
+#include "fingerprint/ffmpeg_audio_source.h"
 #include "fingerprint/fingerprinter.h"
+#include "fingerprint/noise_reduction.h"
 #include "matcher/catalog.h"
 
 namespace trainspotter {
 namespace {
+
+// The whole file as mono PCM at the Chromaprint rate.
+absl::StatusOr<std::vector<int16_t>> DecodeAll(const std::string& path) {
+  auto source = OpenFfmpegAudioFile(path, DecodeLimits());
+  if (!source.ok()) return source.status();
+  std::vector<int16_t> pcm, chunk(1 << 16);
+  for (;;) {
+    auto n = (*source)->Read(absl::MakeSpan(chunk));
+    if (!n.ok()) return n.status();
+    if (*n == 0) return pcm;
+    pcm.insert(pcm.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(*n));
+  }
+}
+
+// Items [at, at + len) of `pcm`'s fingerprint, computed from that clip's samples alone after
+// noise reduction (as a query of the clip would be); fewer at the end of the file.
+absl::StatusOr<std::vector<uint32_t>> NoiseReducedClip(const std::vector<int16_t>& pcm, size_t at,
+                                                       int len) {
+  // An item spans 19 hops plus a frame (kItemSpanSeconds).
+  const size_t begin = at * kItemHopSamples;
+  const size_t samples = static_cast<size_t>(len + 18) * kItemHopSamples + 4096;
+  if (begin >= pcm.size()) return std::vector<uint32_t>();
+  absl::Span<const int16_t> clip(pcm.data() + begin, std::min(samples, pcm.size() - begin));
+  auto reduced = ReduceStationaryNoise(clip);
+  if (!reduced.ok()) return reduced.status();
+  auto items = FingerprintPcm(*reduced, kFingerprintSampleRate, 1);
+  if (!items.ok()) return items.status();
+  if (items->size() > static_cast<size_t>(len)) items->resize(static_cast<size_t>(len));
+  return items;
+}
 
 int Main(int argc, char** argv) {
   CLI::App app{"Empirical check of false_match_probability on non-member audio"};
@@ -30,6 +70,7 @@ int Main(int argc, char** argv) {
   std::vector<int> lengths = {19, 59, 222};  // items of a 5, 10 and 30 s clip
   std::vector<std::string> files;
   std::string scores_path;
+  bool noise_reduced = false;
   app.add_option("--catalog", catalog_dir, "catalogue (must not contain the files' audio)")
       ->required();
   app.add_option("--stride-items", stride, "items between consecutive clips")
@@ -37,6 +78,8 @@ int Main(int argc, char** argv) {
   app.add_option("--lengths", lengths, "clip lengths in items")->delimiter(',');
   app.add_option("--scores", scores_path,
                  "also write 'items log10_chance fmp file item track_id' per query here");
+  app.add_flag("--noise-reduced", noise_reduced,
+               "query each clip's noise-reduced fingerprint instead of the plain one");
   app.add_option("FILE", files, "non-member audio files")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -63,9 +106,28 @@ int Main(int argc, char** argv) {
         continue;
       }
       const auto& items = fp->fingerprint.items;
+      std::vector<int16_t> pcm;
+      if (noise_reduced) {
+        auto decoded = DecodeAll(f);
+        if (!decoded.ok()) {
+          std::fprintf(stderr, "%s\n", std::string(decoded.status().message()).c_str());
+          continue;
+        }
+        pcm = *std::move(decoded);
+      }
       for (size_t at = 0; at + static_cast<size_t>(len) <= items.size(); at += stride) {
         CatalogQuery q;
-        q.items.assign(items.begin() + at, items.begin() + at + len);
+        if (noise_reduced) {
+          auto clip = NoiseReducedClip(pcm, at, len);
+          if (!clip.ok()) {
+            std::fprintf(stderr, "%s\n", std::string(clip.status().message()).c_str());
+            continue;
+          }
+          if (clip->size() < static_cast<size_t>(len) / 2) continue;
+          q.items = *std::move(clip);
+        } else {
+          q.items.assign(items.begin() + at, items.begin() + at + len);
+        }
         q.include_non_members = true;
         q.max_matches = 1;
         auto r = (*catalog)->Match(q);
