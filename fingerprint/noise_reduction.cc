@@ -71,17 +71,22 @@ absl::StatusOr<std::vector<int16_t>> ReduceStationaryNoise(absl::Span<const int1
   for (int n = 0; n < kFrame; ++n) {
     window[n] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * M_PI * n / kFrame));
   }
-  // The signal padded with a frame of zeros on each side, so that every sample is covered by
-  // as many frames as any other.
+  // Frame f covers samples [f * kHop - kFrame, f * kHop) of the input (zeros outside it), so
+  // that every sample lies under kFrame / kHop frames, whose squared windows sum to the same
+  // constant everywhere (1.5 for a periodic Hann at 75% overlap).
   const int64_t length = static_cast<int64_t>(pcm.size());
-  std::vector<float> padded(static_cast<size_t>(length + 2 * kFrame), 0.0f);
-  for (int64_t i = 0; i < length; ++i) padded[kFrame + i] = pcm[i];
-  const int64_t frames = (static_cast<int64_t>(padded.size()) - kFrame) / kHop + 1;
+  const int64_t frames = (length + kFrame) / kHop + 1;
+  double overlap = 0;
+  for (int n = 0; n < kFrame; n += kHop) overlap += static_cast<double>(window[n]) * window[n];
 
   std::vector<float> buf(kFrame);
   std::vector<AVComplexFloat> spec(kBins);
   auto analyse = [&](int64_t f) {
-    for (int n = 0; n < kFrame; ++n) buf[n] = window[n] * padded[f * kHop + n];
+    const int64_t begin = f * kHop - kFrame;
+    for (int n = 0; n < kFrame; ++n) {
+      const int64_t i = begin + n;
+      buf[n] = i >= 0 && i < length ? window[n] * static_cast<float>(pcm[i]) : 0.0f;
+    }
     forward_fn(forward->get(), spec.data(), buf.data(), sizeof(float));
   };
 
@@ -90,6 +95,7 @@ absl::StatusOr<std::vector<int16_t>> ReduceStationaryNoise(absl::Span<const int1
   const int64_t inside = last - first + 1;
   const int64_t step = std::max<int64_t>(1, (inside + kMaxEstimateFrames - 1) / kMaxEstimateFrames);
   std::vector<std::vector<float>> power_by_bin(kBins);
+  for (auto& p : power_by_bin) p.reserve(static_cast<size_t>(inside / step + 1));
   for (int64_t f = first; f <= last; f += step) {
     analyse(f);
     for (int k = 0; k < kBins; ++k) {
@@ -105,10 +111,11 @@ absl::StatusOr<std::vector<int16_t>> ReduceStationaryNoise(absl::Span<const int1
     noise[k] = p[at] / -std::log(1.0 - kNoisePercentile);
     any_noise = any_noise || noise[k] > 0;
   }
+  power_by_bin.clear();
   if (!any_noise) return out;  // digital silence somewhere in every bin: nothing to subtract
 
-  // Subtract and resynthesise (weighted overlap-add, normalised by the summed squared window).
-  std::vector<double> sum(padded.size(), 0.0), weight(padded.size(), 0.0);
+  // Subtract and resynthesise (weighted overlap-add).
+  std::vector<float> sum(static_cast<size_t>(length), 0.0f);
   for (int64_t f = 0; f < frames; ++f) {
     analyse(f);
     for (int k = 0; k < kBins; ++k) {
@@ -119,15 +126,14 @@ absl::StatusOr<std::vector<int16_t>> ReduceStationaryNoise(absl::Span<const int1
       spec[k].im *= amplitude;
     }
     inverse_fn(inverse->get(), buf.data(), spec.data(), sizeof(AVComplexFloat));
+    const int64_t begin = f * kHop - kFrame;
     for (int n = 0; n < kFrame; ++n) {
-      sum[f * kHop + n] += window[n] * buf[n];
-      weight[f * kHop + n] += window[n] * window[n];
+      const int64_t i = begin + n;
+      if (i >= 0 && i < length) sum[i] += window[n] * buf[n];
     }
   }
   for (int64_t i = 0; i < length; ++i) {
-    const double w = weight[kFrame + i];
-    const double y = w > 1e-8 ? sum[kFrame + i] / w : 0.0;
-    out[i] = static_cast<int16_t>(std::clamp(std::lround(y), -32768L, 32767L));
+    out[i] = static_cast<int16_t>(std::clamp(std::lround(sum[i] / overlap), -32768L, 32767L));
   }
   return out;
 }

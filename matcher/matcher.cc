@@ -31,6 +31,17 @@ namespace {
 
 // Nearest neighbours looked up per query window.
 constexpr int kNeighbours = 24;
+// A window whose kNeighbours nearest all lie within kSaturationSpread bits of its nearest, and
+// within kSaturationDistance of it, has more close matches than it looked up: the same audio in
+// more references than kNeighbours (one upload scraped into several datasets). It is looked up
+// again for kWideNeighbours, so that every copy gets its votes. 128 bits (25% of 512) is far
+// nearer than unrelated audio comes (rarely under 150).
+constexpr int kSaturationSpread = 32;
+constexpr int kSaturationDistance = 128;
+constexpr int kWideNeighbours = 256;
+// Each verified alignment that is a member allows one more verification (copies of the same
+// audio are all members), up to this many per pass.
+constexpr int kMaxVerifiedPerPass = 1024;
 // Windows further than this (of 512 bits; a 39% bit error rate) are no evidence.
 constexpr int kMaxWindowDistance = 200;
 // Alignments verified per query pass: this many, plus one per kItemsPerExtraCandidate query
@@ -441,26 +452,67 @@ class FingerprintMatcher : public Matcher {
     std::vector<int32_t> dist(static_cast<size_t>(nq) * kNeighbours);
     std::vector<int64_t> rows(dist.size());
     const bool approximate = imi_ != nullptr && !query.exhaustive;
+    // `cnt` consecutive windows from query window q0, k neighbours each within max_distance.
+    auto search = [&](int64_t q0, int64_t cnt, int k, int max_distance, int32_t* d, int64_t* r) {
+      return approximate ? SearchImi(items.data() + q0, cnt, k, max_distance, d, r)
+                         : index_->Search(items.data() + q0, cnt, k, max_distance, d, r);
+    };
     // Search in slices so that a deadline is noticed during long queries.
     constexpr int64_t kSlice = 256;
     for (int64_t q0 = 0; q0 < nq; q0 += kSlice) {
       const int64_t cnt = std::min(kSlice, nq - q0);
-      absl::Status s =
-          approximate
-              ? SearchImi(items.data() + q0, cnt, &dist[q0 * kNeighbours], &rows[q0 * kNeighbours])
-              : index_->Search(items.data() + q0, cnt, kNeighbours, kMaxWindowDistance,
-                               &dist[q0 * kNeighbours], &rows[q0 * kNeighbours]);
+      absl::Status s = search(q0, cnt, kNeighbours, kMaxWindowDistance, &dist[q0 * kNeighbours],
+                              &rows[q0 * kNeighbours]);
       if (!s.ok()) return s;
       if (absl::Now() > query.deadline) {
         return absl::DeadlineExceededError("deadline passed while searching the index");
       }
     }
+    // Saturated windows, looked up again wider: runs of consecutive ones in one search each.
+    std::vector<int64_t> wide_of(static_cast<size_t>(nq), -1);  // first row in wide_dist
+    std::vector<int32_t> wide_dist;
+    std::vector<int64_t> wide_rows;
+    auto saturated = [&](int64_t q) {
+      const int32_t* d = &dist[q * kNeighbours];
+      return rows[q * kNeighbours + kNeighbours - 1] >= 0 &&
+             d[kNeighbours - 1] <= std::min(d[0] + kSaturationSpread, kSaturationDistance);
+    };
+    for (int64_t q0 = 0; q0 < nq;) {
+      if (!saturated(q0)) {
+        ++q0;
+        continue;
+      }
+      int64_t q1 = q0 + 1;
+      while (q1 < nq && q1 - q0 < kSlice && saturated(q1)) ++q1;
+      // Only the close copies are wanted: the wider lookup stops short of unrelated windows.
+      int reach = 0;
+      for (int64_t q = q0; q < q1; ++q) {
+        reach = std::max(reach, dist[q * kNeighbours] + 2 * kSaturationSpread);
+      }
+      const size_t at = wide_dist.size();
+      wide_dist.resize(at + static_cast<size_t>(q1 - q0) * kWideNeighbours);
+      wide_rows.resize(wide_dist.size());
+      absl::Status s = search(q0, q1 - q0, kWideNeighbours, std::min(reach, kMaxWindowDistance),
+                              &wide_dist[at], &wide_rows[at]);
+      if (!s.ok()) return s;
+      for (int64_t q = q0; q < q1; ++q) {
+        wide_of[q] = static_cast<int64_t>(at) + (q - q0) * kWideNeighbours;
+      }
+      if (absl::Now() > query.deadline) {
+        return absl::DeadlineExceededError("deadline passed while searching the index");
+      }
+      q0 = q1;
+    }
 
     // Vote.
     absl::flat_hash_map<int64_t, float> votes;
     for (int64_t q = 0; q < nq; ++q) {
-      for (int j = 0; j < kNeighbours; ++j) {
-        const int64_t pos = rows[q * kNeighbours + j];
+      const bool wide = wide_of[q] >= 0;
+      const int k = wide ? kWideNeighbours : kNeighbours;
+      const int32_t* qd = wide ? &wide_dist[wide_of[q]] : &dist[q * kNeighbours];
+      const int64_t* qr = wide ? &wide_rows[wide_of[q]] : &rows[q * kNeighbours];
+      for (int j = 0; j < k; ++j) {
+        const int64_t pos = qr[j];
         if (pos < 0) break;
         const int32_t slot = SlotAt(pos);
         const Slot& ref = slots_[slot];
@@ -468,8 +520,7 @@ class FingerprintMatcher : public Matcher {
         if (query.filter && !query.filter(ref.key)) continue;
         const int32_t offset = static_cast<int32_t>(pos - ref.start) - static_cast<int32_t>(q);
         // Nearer windows weigh more; every hit inside the radius counts.
-        const float w = 1.0f + static_cast<float>(kMaxWindowDistance - dist[q * kNeighbours + j]) /
-                                   kMaxWindowDistance;
+        const float w = 1.0f + static_cast<float>(kMaxWindowDistance - qd[j]) / kMaxWindowDistance;
         votes[KeyOf(slot, offset)] += w;
       }
     }
@@ -500,10 +551,10 @@ class FingerprintMatcher : public Matcher {
         static_cast<double>(n);
 
     std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
-    const int max_candidates = kMaxCandidates + static_cast<int>(n / kItemsPerExtraCandidate);
+    int max_candidates = kMaxCandidates + static_cast<int>(n / kItemsPerExtraCandidate);
     int done = 0;
     for (const Candidate& c : cands) {
-      if (done >= max_candidates) break;
+      if (done >= std::min(max_candidates, kMaxVerifiedPerPass)) break;
       bool near = false;
       int of_slot = 0;
       for (auto [s, o] : verified) {
@@ -522,6 +573,7 @@ class FingerprintMatcher : public Matcher {
       m.confidence = 1.0 - m.false_match_probability;
       m.log10_chance = v.log_chance / std::log(10.0);
       m.member = m.false_match_probability <= options_.max_false_match_probability;
+      if (m.member) ++max_candidates;  // there may be more copies: look further
       // Over the whole segment, silent stretches included (they agree without errors).
       const int64_t segment_items = v.evidence.items + v.evidence.silent_items;
       m.bit_error_rate = static_cast<double>(v.evidence.bit_errors) /
@@ -539,17 +591,19 @@ class FingerprintMatcher : public Matcher {
     return absl::OkStatus();
   }
 
-  // The approximate counterpart of WindowIndex::Search: the kNeighbours nearest windows that
-  // the inverted multi-index reaches for each of the `nq` query windows, same output layout.
-  absl::Status SearchImi(const uint32_t* query, int64_t nq, int32_t* distances,
-                         int64_t* positions) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    std::fill(distances, distances + nq * kNeighbours, INT32_MAX);
-    std::fill(positions, positions + nq * kNeighbours, int64_t{-1});
+  // The approximate counterpart of WindowIndex::Search: the k nearest windows within
+  // max_distance that the inverted multi-index reaches for each of the `nq` query windows, same
+  // output layout.
+  absl::Status SearchImi(const uint32_t* query, int64_t nq, int k, int max_distance,
+                         int32_t* distances, int64_t* positions) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    std::fill(distances, distances + nq * k, INT32_MAX);
+    std::fill(positions, positions + nq * k, int64_t{-1});
     const int budget = static_cast<int>(std::clamp<double>(
         options_.approximate_probe_fraction * static_cast<double>(imi_->num_postings()),
         options_.approximate_min_budget, 1 << 30));
     std::vector<WindowHit> hits =
-        imi_->Search(index_->items(), query, nq + kWindowItems - 1, budget, kMaxWindowDistance);
+        imi_->Search(index_->items(), query, nq + kWindowItems - 1, budget, max_distance);
     std::sort(hits.begin(), hits.end(), [](const WindowHit& a, const WindowHit& b) {
       if (a.query_window != b.query_window) return a.query_window < b.query_window;
       if (a.distance != b.distance) return a.distance < b.distance;
@@ -562,9 +616,9 @@ class FingerprintMatcher : public Matcher {
         prev = h.query_window;
         taken = 0;
       }
-      if (taken == kNeighbours) continue;
-      distances[h.query_window * kNeighbours + taken] = h.distance;
-      positions[h.query_window * kNeighbours + taken] = h.position;
+      if (taken == k) continue;
+      distances[h.query_window * k + taken] = h.distance;
+      positions[h.query_window * k + taken] = h.position;
       ++taken;
     }
     return absl::OkStatus();

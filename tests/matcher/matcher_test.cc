@@ -16,6 +16,34 @@ namespace {
 using ::trainspotter::testing::RandomWalk;
 using ::trainspotter::testing::WithBitErrors;
 
+// The same audio in many datasets (one upload scraped into several sets, or re-uploaded many
+// times): a clip of it lists every copy, up to max_matches. 40 copies are more than the
+// nearest neighbours a query window looks up (24) and the alignments a pass verifies (16).
+void ExpectEveryCopyListed(Matcher* matcher, bool exhaustive) {
+  std::mt19937 rng(23);
+  const std::vector<uint32_t> song = RandomWalk(rng, 400);
+  constexpr int kCopies = 40;
+  for (int c = 0; c < kCopies; ++c) {
+    // Most copies identical, some re-encoded (a few bits off).
+    ASSERT_TRUE(matcher->Add(5000 + c, c % 4 == 3 ? WithBitErrors(song, 0.03, rng) : song).ok());
+  }
+  MatchQuery q;
+  q.items = WithBitErrors(std::vector<uint32_t>(song.begin() + 100, song.begin() + 180), 0.08, rng);
+  q.max_matches = 100;
+  q.exhaustive = exhaustive;
+  auto r = matcher->Match(q);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<bool> seen(kCopies, false);
+  for (const SegmentMatch& m : *r) {
+    ASSERT_TRUE(m.member);
+    ASSERT_GE(m.key, 5000);
+    ASSERT_LT(m.key, 5000 + kCopies);
+    EXPECT_NEAR(m.ref_start - m.query_start, ItemToSeconds(100.0), kSecondsPerItem * 1.01);
+    seen[m.key - 5000] = true;
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), kCopies);
+}
+
 class MatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -187,6 +215,10 @@ TEST_F(MatcherTest, AWholeTrackListsEveryTrackThatSharesPartOfIt) {
   }
 }
 
+TEST_F(MatcherTest, TheSameAudioInManyReferencesIsListedInEveryOne) {
+  ExpectEveryCopyListed(matcher_.get(), /*exhaustive=*/true);
+}
+
 TEST_F(MatcherTest, ExpiredDeadlineIsReported) {
   MatchQuery q;
   q.items.assign(refs_[1].begin(), refs_[1].begin() + 100);
@@ -340,6 +372,10 @@ TEST_F(ApproximateMatcherTest, FindsWhatTheExhaustiveScanFinds) {
     EXPECT_EQ(approximate.first, k) << "trial " << trial;
     EXPECT_NEAR(approximate.second, ItemToSeconds(static_cast<double>(offset)), kSecondsPerItem);
   }
+}
+
+TEST_F(ApproximateMatcherTest, TheSameAudioInManyReferencesIsListedInEveryOne) {
+  ExpectEveryCopyListed(matcher_.get(), /*exhaustive=*/false);
 }
 
 TEST_F(ApproximateMatcherTest, AddsRemovesAndCompactionsStaySearchable) {
