@@ -148,10 +148,20 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   }
   if (keep) {
     TS_ASSIGN_OR_RETURN(std::vector<int16_t> reduced, ReduceStationaryNoise(kept));
-    TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> stream,
-                        ChromaprintStream::Create(rate, 1));
-    TS_RETURN_IF_ERROR(stream->Feed(reduced));
-    TS_ASSIGN_OR_RETURN(result.noise_reduced_items, stream->Finish());
+    std::vector<int16_t>().swap(kept);
+    // The reduced audio as given, then at the same sub-item phases as the plain one.
+    auto fingerprint_from = [&](size_t skip) -> absl::StatusOr<std::vector<uint32_t>> {
+      if (skip >= reduced.size()) return std::vector<uint32_t>();
+      TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> stream,
+                          ChromaprintStream::Create(rate, 1));
+      TS_RETURN_IF_ERROR(stream->Feed(absl::MakeConstSpan(reduced).subspan(skip)));
+      return stream->Finish();
+    };
+    TS_ASSIGN_OR_RETURN(result.noise_reduced_items, fingerprint_from(0));
+    for (uint64_t skip : phase_skip) {
+      TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, fingerprint_from(static_cast<size_t>(skip)));
+      result.noise_reduced_phase_variants.push_back(std::move(items));
+    }
   }
   result.fingerprint.algorithm = kChromaprintAlgorithm;
 

@@ -61,8 +61,9 @@ struct FingerprintOptions {
   // Also fingerprint the audio band-limited to 300-3400 Hz (fingerprint/narrowband_filter.h):
   // the reference's narrowband twin, which band-limited copies match closely.
   bool narrowband_twin = false;
-  // Also fingerprint the audio once more after subtracting its stationary noise floor
-  // (fingerprint/noise_reduction.h), for queries recorded or mixed over steady noise. Needs the
+  // Also fingerprint the audio after subtracting its stationary noise floor
+  // (fingerprint/noise_reduction.h), as it is and at each of phase_offsets, for queries
+  // recorded or mixed over steady noise. Needs the
   // whole input in memory, so only input of at most kMaxNoiseReducedSeconds gets one (and only
   // input at kFingerprintSampleRate, which the FFmpeg decoder always yields).
   bool noise_reduced_variant = false;
@@ -81,8 +82,11 @@ struct FingerprintResult {
   // Set when FingerprintOptions::narrowband_twin: the band-limited twin's items.
   std::vector<uint32_t> narrowband_items;
   // Set when FingerprintOptions::noise_reduced_variant and the input was short enough: the
-  // items of the audio with its stationary noise subtracted (same timing as `fingerprint`).
+  // items of the audio with its stationary noise subtracted (same timing as `fingerprint`),
+  // and of that audio at each FingerprintOptions::phase_offsets (same order; empty if the
+  // audio is too short for that phase).
   std::vector<uint32_t> noise_reduced_items;
+  std::vector<std::vector<uint32_t>> noise_reduced_phase_variants;
   // Non-fatal problems (e.g. "corrupt frame at 61.2 s skipped"). Empty on clean input.
   std::vector<std::string> warnings;
   // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).

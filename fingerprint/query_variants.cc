@@ -24,6 +24,13 @@ ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintRes
     out.emplace_back(0.0, std::move(result->noise_reduced_items));
   }
   result->noise_reduced_items.clear();
+  for (size_t i = 0;
+       i < options.phase_offsets.size() && i < result->noise_reduced_phase_variants.size(); ++i) {
+    if (result->noise_reduced_phase_variants[i].empty()) continue;
+    out.emplace_back(PhaseOffsetSeconds(options.phase_offsets[i]),
+                     std::move(result->noise_reduced_phase_variants[i]));
+  }
+  result->noise_reduced_phase_variants.clear();
   return out;
 }
 

@@ -40,11 +40,11 @@ inline double PhaseOffsetSeconds(int samples) {
 }
 
 // Moves result->phase_variants out as (PhaseOffsetSeconds(offset), items), in the order of
-// options.phase_offsets, followed by result->noise_reduced_items as (0, items): the matcher
-// searches every phase variant as one more version of the query starting that many seconds in,
-// and the noise-reduced one starts where the plain query does. Empty variants (audio too short
-// for that phase) are dropped, as the server refuses them; every path drops them alike, so
-// answers stay the same.
+// options.phase_offsets, followed by result->noise_reduced_items as (0, items) and the
+// noise-reduced phases as (PhaseOffsetSeconds(offset), items): the matcher searches every phase
+// variant as one more version of the query starting that many seconds in, and the noise-reduced
+// one starts where the plain query does. Empty variants (audio too short for that phase) are
+// dropped, as the server refuses them; every path drops them alike, so answers stay the same.
 ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result);
 // Moves result->speed_variants out as (factor, items), in the order of options.speed_factors,
 // dropping empty ones likewise.

@@ -159,6 +159,7 @@ TEST(FingerprintAudioSourceTest, NoiseReducedVariantFingerprintsTheReducedAudio)
   FingerprintOptions options;
   options.max_seconds = 10;
   options.noise_reduced_variant = true;
+  options.phase_offsets = {341, 1024};
   auto result = FingerprintAudioSource(source, "fake", options);
   ASSERT_TRUE(result.ok()) << result.status();
   // The variant is the fingerprint of the reduced audio of what was fingerprinted ...
@@ -167,6 +168,14 @@ TEST(FingerprintAudioSourceTest, NoiseReducedVariantFingerprintsTheReducedAudio)
   auto expected = FingerprintPcm(*reduced, kRate, 1);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(result->noise_reduced_items, *expected);
+  // ... and its phases are that audio without its first k samples.
+  ASSERT_EQ(result->noise_reduced_phase_variants.size(), 2u);
+  for (size_t p = 0; p < 2; ++p) {
+    const size_t k = static_cast<size_t>(options.phase_offsets[p]);
+    auto phase = FingerprintPcm(absl::MakeConstSpan(*reduced).subspan(k), kRate, 1);
+    ASSERT_TRUE(phase.ok());
+    EXPECT_EQ(result->noise_reduced_phase_variants[p], *phase) << "k = " << k;
+  }
   // ... which differs from the plain fingerprint, on the same item grid.
   EXPECT_NE(result->noise_reduced_items, result->fingerprint.items);
   EXPECT_EQ(result->noise_reduced_items.size(), result->fingerprint.items.size());
@@ -190,6 +199,7 @@ TEST(FingerprintAudioSourceTest, NoNoiseReducedVariantForVeryLongInput) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_FALSE(result->fingerprint.items.empty());
   EXPECT_TRUE(result->noise_reduced_items.empty());
+  EXPECT_TRUE(result->noise_reduced_phase_variants.empty());
 }
 
 TEST(FingerprintAudioSourceTest, RejectsBadOptions) {

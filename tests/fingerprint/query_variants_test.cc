@@ -16,17 +16,23 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   FingerprintResult result;
   result.phase_variants = {{1}, {}, {3}};
   result.noise_reduced_items = {9, 9};
+  result.noise_reduced_phase_variants = {{}, {10}, {11}};
   result.speed_variants = {{4}, {5}, {}, {7}};
   ItemVariants phase = TakePhaseVariants(options, &result);
-  // The noise-reduced fingerprint comes last, on the plain query's timing.
-  ASSERT_EQ(phase.size(), 3u);
+  // The noise-reduced fingerprint comes next, on the plain query's timing, then its phases.
+  ASSERT_EQ(phase.size(), 5u);
   EXPECT_DOUBLE_EQ(phase[0].first, 341.0 / 11025);
   EXPECT_EQ(phase[0].second, std::vector<uint32_t>{1});
   EXPECT_DOUBLE_EQ(phase[1].first, 1024.0 / 11025);
   EXPECT_EQ(phase[1].second, std::vector<uint32_t>{3});
   EXPECT_DOUBLE_EQ(phase[2].first, 0.0);
   EXPECT_EQ(phase[2].second, (std::vector<uint32_t>{9, 9}));
+  EXPECT_DOUBLE_EQ(phase[3].first, 682.0 / 11025);
+  EXPECT_EQ(phase[3].second, std::vector<uint32_t>{10});
+  EXPECT_DOUBLE_EQ(phase[4].first, 1024.0 / 11025);
+  EXPECT_EQ(phase[4].second, std::vector<uint32_t>{11});
   EXPECT_TRUE(result.noise_reduced_items.empty());
+  EXPECT_TRUE(result.noise_reduced_phase_variants.empty());
   ItemVariants speed = TakeSpeedVariants(options, &result);
   ASSERT_EQ(speed.size(), 3u);
   EXPECT_DOUBLE_EQ(speed[0].first, kQuerySpeedFactors[0]);
