@@ -36,7 +36,7 @@ constexpr double kOverSubtraction = 2.0;
 constexpr double kGainFloor = 0.05;
 // Frames sampled for the estimate: enough for a percentile, bounded memory for long input.
 constexpr int kMaxEstimateFrames = 512;
-// Shorter input is returned unchanged: too few frames for a percentile (1 s = 17 full frames).
+// Shorter input is returned unchanged: too few frames for a percentile (1 s = 18 full frames).
 constexpr size_t kMinSamples = 11025;
 
 struct TxDeleter {
