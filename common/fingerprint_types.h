@@ -20,8 +20,9 @@ inline constexpr double kItemsPerSecond = 1.0 / kSecondsPerItem;
 // Audio one item summarises: Chromaprint's 4096-sample frame plus the 19 following hops that its
 // chroma smoothing (5 frames) and image filters (up to 16 frames) reach into: ~2.72 s. Item i
 // covers [ItemToSeconds(i), ItemToSeconds(i) + kItemSpanSeconds).
+inline constexpr int kItemSpanSamples = 19 * kItemHopSamples + 4096;
 inline constexpr double kItemSpanSeconds =
-    static_cast<double>(19 * kItemHopSamples + 4096) / static_cast<double>(kFingerprintSampleRate);
+    static_cast<double>(kItemSpanSamples) / static_cast<double>(kFingerprintSampleRate);
 
 // The item Chromaprint's default algorithm gives audio with no energy in its chroma band
 // (28-3520 Hz): digital silence, dither, anything its normaliser rounds to zero. Every filter

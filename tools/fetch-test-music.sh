@@ -16,17 +16,12 @@ EXPECTED_TRACKS=34
 DIR="${TRAINSPOTTER_MUSIC_DIR:-${HOME:-/root}/.cache/trainspotter/music}"
 STAMP="$DIR/.fixture-complete"
 
-count_tracks() {
-  find "$DIR" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.mp3' \) 2>/dev/null | wc -l
-}
-
-if [ -f "$STAMP" ] && [ "$(count_tracks)" -ge "$EXPECTED_TRACKS" ]; then
-  exit 0
-fi
-
 die() { echo "fetch-test-music.sh: $*" >&2; exit 1; }
 # shellcheck source=tools/lib/fetch-debs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/fetch-debs.sh"
+if fetch_done "$DIR" "$STAMP" "$EXPECTED_TRACKS" ogg mp3; then
+  exit 0
+fi
 mkdir -p "$DIR" || die "cannot create $DIR"
 fetch_debs "${PACKAGES[@]}"
 
@@ -34,7 +29,4 @@ while IFS= read -r -d '' f; do
   cp -f "$f" "$DIR/$(basename "$f")"
 done < <(find "$WORK/root" -type f \( -name '*.ogg' -o -name '*.mp3' \) -print0)
 
-have="$(count_tracks)"
-[ "$have" -ge "$EXPECTED_TRACKS" ] || die "expected $EXPECTED_TRACKS tracks in $DIR, found $have"
-touch "$STAMP"
-echo "fetch-test-music.sh: $have tracks in $DIR"
+mark_fetch_done "$DIR" "$STAMP" "$EXPECTED_TRACKS" ogg mp3

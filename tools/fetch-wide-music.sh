@@ -29,17 +29,12 @@ SOURCES=(
   "frozen-bubble-data usr/share/games/frozen-bubble/snd frozen-bubble"
 )
 
-count_tracks() {
-  find "$DIR" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.opus' \) 2>/dev/null | wc -l
-}
-
-if [ -f "$STAMP" ] && [ "$(count_tracks)" -ge "$EXPECTED_TRACKS" ]; then
-  exit 0
-fi
-
 die() { echo "fetch-wide-music.sh: $*" >&2; exit 1; }
 # shellcheck source=tools/lib/fetch-debs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/fetch-debs.sh"
+if fetch_done "$DIR" "$STAMP" "$EXPECTED_TRACKS" ogg opus; then
+  exit 0
+fi
 mkdir -p "$DIR" || die "cannot create $DIR"
 
 packages=()
@@ -59,7 +54,4 @@ for s in "${SOURCES[@]}"; do
              -size +300k -print0)
 done
 
-have="$(count_tracks)"
-[ "$have" -ge "$EXPECTED_TRACKS" ] || die "expected $EXPECTED_TRACKS tracks in $DIR, found $have"
-touch "$STAMP"
-echo "fetch-wide-music.sh: $have tracks in $DIR"
+mark_fetch_done "$DIR" "$STAMP" "$EXPECTED_TRACKS" ogg opus

@@ -83,7 +83,8 @@ def main():
         jobs.append(subprocess.Popen(
             [os.path.join(args.bin, "null_calibration"), "--catalog", cat, "--stride-items",
              str(args.stride), "--lengths", ",".join(map(str, LENGTHS)), "--scores", scores] +
-            (["--noise-reduced"] if args.noise_reduced else []) + others, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            (["--noise-reduced"] if args.noise_reduced else []) + others,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     for j in jobs:
         _, err = j.communicate()
         if j.returncode != 0:

@@ -50,9 +50,8 @@ absl::StatusOr<std::vector<int16_t>> DecodeAll(const std::string& path) {
 // noise reduction (as a query of the clip would be); fewer at the end of the file.
 absl::StatusOr<std::vector<uint32_t>> NoiseReducedClip(const std::vector<int16_t>& pcm, size_t at,
                                                        int len) {
-  // An item spans 19 hops plus a frame (kItemSpanSeconds).
   const size_t begin = at * kItemHopSamples;
-  const size_t samples = static_cast<size_t>(len + 18) * kItemHopSamples + 4096;
+  const size_t samples = static_cast<size_t>(len - 1) * kItemHopSamples + kItemSpanSamples;
   if (begin >= pcm.size()) return std::vector<uint32_t>();
   absl::Span<const int16_t> clip(pcm.data() + begin, std::min(samples, pcm.size() - begin));
   auto reduced = ReduceStationaryNoise(clip);
@@ -95,59 +94,55 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const std::vector<double> levels = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6};
-  for (int len : lengths) {
-    std::vector<double> best;
-    for (const std::string& f : files) {
-      FingerprintOptions fo;
-      fo.max_seconds = 0;
-      auto fp = FingerprintFile(f, fo);
-      if (!fp.ok()) {
-        std::fprintf(stderr, "%s\n", std::string(fp.status().message()).c_str());
-        continue;
-      }
-      const auto& items = fp->fingerprint.items;
-      std::vector<int16_t> pcm;
-      if (noise_reduced) {
-        auto decoded = DecodeAll(f);
-        if (!decoded.ok()) {
-          std::fprintf(stderr, "%s\n", std::string(decoded.status().message()).c_str());
-          continue;
-        }
-        pcm = *std::move(decoded);
-      }
-      for (size_t at = 0; at + static_cast<size_t>(len) <= items.size(); at += stride) {
+  // Each file is decoded once and cut into clips of every length.
+  std::vector<std::vector<double>> best(lengths.size());
+  for (const std::string& f : files) {
+    auto pcm = DecodeAll(f);
+    auto items = pcm.ok() ? FingerprintPcm(*pcm, kFingerprintSampleRate, 1)
+                          : absl::StatusOr<std::vector<uint32_t>>(pcm.status());
+    if (!items.ok()) {
+      std::fprintf(stderr, "%s: %s\n", f.c_str(), std::string(items.status().message()).c_str());
+      continue;
+    }
+    for (size_t l = 0; l < lengths.size(); ++l) {
+      const int len = lengths[l];
+      for (size_t at = 0; at + static_cast<size_t>(len) <= items->size(); at += stride) {
         CatalogQuery q;
         if (noise_reduced) {
-          auto clip = NoiseReducedClip(pcm, at, len);
+          auto clip = NoiseReducedClip(*pcm, at, len);
           if (!clip.ok()) {
-            std::fprintf(stderr, "%s\n", std::string(clip.status().message()).c_str());
+            std::fprintf(stderr, "%s: %s\n", f.c_str(),
+                         std::string(clip.status().message()).c_str());
             continue;
           }
           if (clip->size() < static_cast<size_t>(len) / 2) continue;
           q.items = *std::move(clip);
         } else {
-          q.items.assign(items.begin() + at, items.begin() + at + len);
+          q.items.assign(items->begin() + at, items->begin() + at + len);
         }
         q.include_non_members = true;
         q.max_matches = 1;
         auto r = (*catalog)->Match(q);
         if (!r.ok()) continue;
-        best.push_back(r->matches.empty() ? 1.0 : r->matches[0].segment.false_match_probability);
+        best[l].push_back(r->matches.empty() ? 1.0 : r->matches[0].segment.false_match_probability);
         if (scores != nullptr) {
           std::fprintf(scores, "%d\t%.4f\t%.4g\t%s\t%zu\t%s\n", len,
-                       r->matches.empty() ? 0.0 : r->matches[0].segment.log10_chance, best.back(),
-                       f.c_str(), at,
+                       r->matches.empty() ? 0.0 : r->matches[0].segment.log10_chance,
+                       best[l].back(), f.c_str(), at,
                        r->matches.empty() ? "-" : r->matches[0].track.track_id.c_str());
         }
       }
     }
-    std::printf("clips of %d items (%.1f s of audio): %zu non-member queries\n", len,
-                ItemToSeconds(len - 1) + kItemSpanSeconds, best.size());
+  }
+  for (size_t l = 0; l < lengths.size(); ++l) {
+    const std::vector<double>& v = best[l];
+    std::printf("clips of %d items (%.1f s of audio): %zu non-member queries\n", lengths[l],
+                ItemToSeconds(lengths[l] - 1) + kItemSpanSeconds, v.size());
     for (double p : levels) {
-      const auto below = std::count_if(best.begin(), best.end(), [p](double x) { return x <= p; });
+      const auto below = std::count_if(v.begin(), v.end(), [p](double x) { return x <= p; });
       std::printf("  fmp <= %-6g observed %5ld (%.2e of queries), expected at most %.2e\n", p,
-                  static_cast<long>(below),
-                  best.empty() ? 0.0 : static_cast<double>(below) / best.size(), p);
+                  static_cast<long>(below), v.empty() ? 0.0 : static_cast<double>(below) / v.size(),
+                  p);
     }
   }
   if (scores != nullptr) std::fclose(scores);

@@ -5,6 +5,12 @@
 #
 #   fetch_debs PACKAGE...    sets WORK, a temporary folder removed on exit, and unpacks every
 #                            package under "$WORK/root"
+#   fetch_done DIR STAMP COUNT EXT...
+#                            true if an earlier run finished: STAMP exists and DIR holds at
+#                            least COUNT files ending in one of the EXTs
+#   mark_fetch_done DIR STAMP COUNT EXT...
+#                            dies unless DIR holds COUNT such files, then writes STAMP and says
+#                            how many there are
 
 fetch_debs() {
   local tool deb
@@ -35,4 +41,24 @@ fetch_debs() {
 
 _fetch_debs_download() {
   (cd "$WORK" && apt-get download -q "$@") >"$WORK/apt.log" 2>&1
+}
+
+_count_tracks() {  # DIR EXT...
+  local dir="$1" ext
+  shift
+  local names=()
+  for ext in "$@"; do names+=(${names[@]:+-o} -name "*.$ext"); done
+  find "$dir" -maxdepth 1 -type f \( "${names[@]}" \) 2>/dev/null | wc -l
+}
+
+fetch_done() {
+  [ -f "$2" ] && [ "$(_count_tracks "$1" "${@:4}")" -ge "$3" ]
+}
+
+mark_fetch_done() {
+  local have
+  have="$(_count_tracks "$1" "${@:4}")"
+  [ "$have" -ge "$3" ] || die "expected $3 tracks in $1, found $have"
+  touch "$2"
+  echo "$(basename "$0"): $have tracks in $1"
 }
