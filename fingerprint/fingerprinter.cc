@@ -147,7 +147,12 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
     result.phase_variants.push_back(std::move(items));
   }
   if (keep) {
-    TS_ASSIGN_OR_RETURN(std::vector<int16_t> reduced, ReduceStationaryNoise(kept));
+    absl::StatusOr<std::vector<int16_t>> reduced_or = ReduceStationaryNoise(kept);
+    if (!reduced_or.ok()) {
+      return absl::Status(reduced_or.status().code(),
+                          absl::StrCat(name, ": ", reduced_or.status().message()));
+    }
+    const std::vector<int16_t>& reduced = *reduced_or;
     std::vector<int16_t>().swap(kept);
     // The reduced audio as given, then at the same sub-item phases as the plain one.
     auto fingerprint_from = [&](size_t skip) -> absl::StatusOr<std::vector<uint32_t>> {
