@@ -1,10 +1,12 @@
 // FingerprintFile / FingerprintBuffer / FingerprintAudioSource: decoder -> Chromaprint, streamed.
 #include "fingerprint/fingerprinter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +49,96 @@ absl::Status ValidateOptions(const std::string& name, const FingerprintOptions& 
   return absl::OkStatus();
 }
 
+// The items of `pcm` (mono, at `rate`) without its first `skip` samples; none if nothing is
+// left.
+absl::StatusOr<std::vector<uint32_t>> FingerprintFrom(absl::Span<const int16_t> pcm, int rate,
+                                                      size_t skip) {
+  if (skip >= pcm.size()) return std::vector<uint32_t>();
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> stream,
+                      ChromaprintStream::Create(rate, 1));
+  TS_RETURN_IF_ERROR(stream->Feed(pcm.subspan(skip)));
+  return stream->Finish();
+}
+
+// Samples of `rate` audio that FingerprintOptions::phase_offsets skip.
+std::vector<uint64_t> PhaseSkips(const FingerprintOptions& options, int rate) {
+  std::vector<uint64_t> skips;
+  for (int k : options.phase_offsets) {
+    skips.push_back(static_cast<uint64_t>(k) * static_cast<uint64_t>(rate) /
+                    static_cast<uint64_t>(kFingerprintSampleRate));
+  }
+  return skips;
+}
+
+// The noise-reduced variant of the whole input `pcm` and its phases, into `result`.
+absl::Status AddNoiseReducedVariants(const std::string& name, absl::Span<const int16_t> pcm,
+                                     int rate, const std::vector<uint64_t>& phase_skip,
+                                     FingerprintResult* result) {
+  absl::StatusOr<std::vector<int16_t>> reduced = ReduceStationaryNoise(pcm);
+  if (!reduced.ok()) {
+    return absl::Status(reduced.status().code(),
+                        absl::StrCat(name, ": ", reduced.status().message()));
+  }
+  // The reduced audio as given, then at the same sub-item phases as the plain one.
+  TS_ASSIGN_OR_RETURN(result->noise_reduced_items, FingerprintFrom(*reduced, rate, 0));
+  for (uint64_t skip : phase_skip) {
+    TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items,
+                        FingerprintFrom(*reduced, rate, static_cast<size_t>(skip)));
+    result->noise_reduced_phase_variants.push_back(std::move(items));
+  }
+  return absl::OkStatus();
+}
+
+// The speed and phase variants of one stream of samples, fed as it arrives.
+class VariantStreams {
+ public:
+  static absl::StatusOr<VariantStreams> Create(const FingerprintOptions& options, int rate) {
+    VariantStreams v;
+    // Speed variants: the same samples, declared at rate * f, i.e. played f times as fast.
+    for (double f : options.speed_factors) {
+      const int declared_rate = static_cast<int>(std::lround(rate * f));
+      TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> s,
+                          ChromaprintStream::Create(declared_rate, 1));
+      v.speeds_.push_back(std::move(s));
+    }
+    // Phase variants: the same stream at the Chromaprint rate, without its first k samples.
+    v.phase_skip_ = PhaseSkips(options, rate);
+    for (size_t p = 0; p < v.phase_skip_.size(); ++p) {
+      TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> s, ChromaprintStream::Create(rate, 1));
+      v.phases_.push_back(std::move(s));
+    }
+    return v;
+  }
+
+  // `chunk` holds the samples from position `at` of the stream on.
+  absl::Status Feed(absl::Span<const int16_t> chunk, uint64_t at) {
+    for (auto& s : speeds_) TS_RETURN_IF_ERROR(s->Feed(chunk));
+    for (size_t p = 0; p < phases_.size(); ++p) {
+      if (at + chunk.size() <= phase_skip_[p]) continue;
+      const size_t skip = phase_skip_[p] > at ? static_cast<size_t>(phase_skip_[p] - at) : 0;
+      TS_RETURN_IF_ERROR(phases_[p]->Feed(chunk.subspan(skip)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish(FingerprintResult* result) {
+    for (auto& s : speeds_) {
+      TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, s->Finish());
+      result->speed_variants.push_back(std::move(items));
+    }
+    for (auto& s : phases_) {
+      TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, s->Finish());
+      result->phase_variants.push_back(std::move(items));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::unique_ptr<ChromaprintStream>> speeds_;
+  std::vector<std::unique_ptr<ChromaprintStream>> phases_;
+  std::vector<uint64_t> phase_skip_;
+};
+
 }  // namespace
 
 absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
@@ -56,25 +148,6 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   const int rate = source.sample_rate();
 
   TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> main, ChromaprintStream::Create(rate, 1));
-  // Speed variants: the same samples, declared at rate * f, i.e. played f times as fast.
-  std::vector<std::unique_ptr<ChromaprintStream>> variants;
-  variants.reserve(options.speed_factors.size());
-  for (double f : options.speed_factors) {
-    const int declared_rate = static_cast<int>(std::lround(rate * f));
-    TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> v,
-                        ChromaprintStream::Create(declared_rate, 1));
-    variants.push_back(std::move(v));
-  }
-  // Phase variants: the same stream at the Chromaprint rate, without its first k samples.
-  std::vector<std::unique_ptr<ChromaprintStream>> phases;
-  std::vector<uint64_t> phase_skip;
-  for (int k : options.phase_offsets) {
-    TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> v, ChromaprintStream::Create(rate, 1));
-    phases.push_back(std::move(v));
-    phase_skip.push_back(static_cast<uint64_t>(k) * static_cast<uint64_t>(rate) /
-                         static_cast<uint64_t>(kFingerprintSampleRate));
-  }
-
   std::unique_ptr<ChromaprintStream> narrowband;
   std::unique_ptr<NarrowbandFilter> band_filter;
   std::vector<int16_t> filtered;
@@ -87,11 +160,19 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   const uint64_t limit = options.max_seconds > 0
                              ? static_cast<uint64_t>(std::min(options.max_seconds * rate, 9.0e18))
                              : std::numeric_limits<uint64_t>::max();
-  // The noise-reduced variant needs the whole input: it is kept until it grows too long. Its
-  // frame sizes are set for the Chromaprint rate, which the FFmpeg source always yields.
+  // The noise-reduced variant, and deferred variants, need the whole input: it is kept until it
+  // grows too long. The reduction's frame sizes are set for the Chromaprint rate, which the
+  // FFmpeg source always yields.
+  const bool any_variant = !options.speed_factors.empty() || !options.phase_offsets.empty() ||
+                           options.noise_reduced_variant;
+  bool defer = options.defer_variants && any_variant && rate == kFingerprintSampleRate;
   std::vector<int16_t> kept;
-  bool keep = options.noise_reduced_variant && rate == kFingerprintSampleRate;
+  bool keep = (options.noise_reduced_variant || defer) && rate == kFingerprintSampleRate;
   const uint64_t keep_limit = static_cast<uint64_t>(kMaxNoiseReducedSeconds * rate);
+  std::optional<VariantStreams> variants;
+  if (!defer) {
+    TS_ASSIGN_OR_RETURN(variants, VariantStreams::Create(options, rate));
+  }
 
   std::vector<int16_t> buffer(kChunkSamples);
   uint64_t fed = 0;
@@ -105,20 +186,21 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
     }
     absl::Span<const int16_t> chunk(buffer.data(), n);
     TS_RETURN_IF_ERROR(main->Feed(chunk));
-    for (auto& v : variants) TS_RETURN_IF_ERROR(v->Feed(chunk));
     if (narrowband != nullptr) {
       band_filter->Process(chunk, &filtered);
       TS_RETURN_IF_ERROR(narrowband->Feed(filtered));
     }
-    for (size_t p = 0; p < phases.size(); ++p) {
-      if (fed + n <= phase_skip[p]) continue;
-      const size_t skip = phase_skip[p] > fed ? static_cast<size_t>(phase_skip[p] - fed) : 0;
-      TS_RETURN_IF_ERROR(phases[p]->Feed(chunk.subspan(skip)));
-    }
     if (keep && fed + n > keep_limit) {
       keep = false;
+      if (defer) {
+        // Too long to hold: the variants catch up on what was kept and stream from here on.
+        defer = false;
+        TS_ASSIGN_OR_RETURN(variants, VariantStreams::Create(options, rate));
+        TS_RETURN_IF_ERROR(variants->Feed(kept, 0));
+      }
       std::vector<int16_t>().swap(kept);
     }
+    if (variants.has_value()) TS_RETURN_IF_ERROR(variants->Feed(chunk, fed));
     if (keep) kept.insert(kept.end(), chunk.begin(), chunk.end());
     fed += n;
   }
@@ -135,37 +217,17 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
         "%s: too short to fingerprint (%.2f s of audio; Chromaprint needs about 3 s)", name,
         result.fingerprinted_seconds));
   }
-  for (auto& v : variants) {
-    TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
-    result.speed_variants.push_back(std::move(items));
-  }
   if (narrowband != nullptr) {
     TS_ASSIGN_OR_RETURN(result.narrowband_items, narrowband->Finish());
   }
-  for (auto& v : phases) {
-    TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, v->Finish());
-    result.phase_variants.push_back(std::move(items));
-  }
-  if (keep) {
-    absl::StatusOr<std::vector<int16_t>> reduced_or = ReduceStationaryNoise(kept);
-    if (!reduced_or.ok()) {
-      return absl::Status(reduced_or.status().code(),
-                          absl::StrCat(name, ": ", reduced_or.status().message()));
-    }
-    const std::vector<int16_t>& reduced = *reduced_or;
-    std::vector<int16_t>().swap(kept);
-    // The reduced audio as given, then at the same sub-item phases as the plain one.
-    auto fingerprint_from = [&](size_t skip) -> absl::StatusOr<std::vector<uint32_t>> {
-      if (skip >= reduced.size()) return std::vector<uint32_t>();
-      TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> stream,
-                          ChromaprintStream::Create(rate, 1));
-      TS_RETURN_IF_ERROR(stream->Feed(absl::MakeConstSpan(reduced).subspan(skip)));
-      return stream->Finish();
-    };
-    TS_ASSIGN_OR_RETURN(result.noise_reduced_items, fingerprint_from(0));
-    for (uint64_t skip : phase_skip) {
-      TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, fingerprint_from(static_cast<size_t>(skip)));
-      result.noise_reduced_phase_variants.push_back(std::move(items));
+  if (defer) {
+    result.variants_deferred = true;
+    result.deferred_pcm = std::move(kept);
+  } else {
+    TS_RETURN_IF_ERROR(variants->Finish(&result));
+    if (keep && options.noise_reduced_variant) {
+      TS_RETURN_IF_ERROR(
+          AddNoiseReducedVariants(name, kept, rate, PhaseSkips(options, rate), &result));
     }
   }
   result.fingerprint.algorithm = kChromaprintAlgorithm;
@@ -178,6 +240,40 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   }
   result.warnings = source.warnings();
   return result;
+}
+
+absl::Status ComputeDeferredVariants(const std::string& name, const FingerprintOptions& options,
+                                     FingerprintResult* result) {
+  if (!result->variants_deferred) return absl::OkStatus();
+  TS_RETURN_IF_ERROR(ValidateOptions(name, options));
+  const int rate = kFingerprintSampleRate;  // deferred only at this rate
+  std::vector<int16_t> pcm = std::move(result->deferred_pcm);
+  result->deferred_pcm.clear();
+  result->variants_deferred = false;
+  // The decode is over, but options.limits still bound the time this takes.
+  auto check = [&]() -> absl::Status {
+    if (absl::Now() > options.limits.deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(name, ": deadline passed while fingerprinting query variants"));
+    }
+    if (options.limits.interrupt && options.limits.interrupt()) {
+      return absl::CancelledError(absl::StrCat(name, ": cancelled"));
+    }
+    return absl::OkStatus();
+  };
+  TS_ASSIGN_OR_RETURN(VariantStreams variants, VariantStreams::Create(options, rate));
+  constexpr size_t kStep = 16 * kChunkSamples;  // ~24 s of audio between checks
+  for (size_t at = 0; at < pcm.size(); at += kStep) {
+    TS_RETURN_IF_ERROR(check());
+    const size_t n = std::min(kStep, pcm.size() - at);
+    TS_RETURN_IF_ERROR(variants.Feed(absl::MakeConstSpan(pcm).subspan(at, n), at));
+  }
+  TS_RETURN_IF_ERROR(variants.Finish(result));
+  TS_RETURN_IF_ERROR(check());
+  if (options.noise_reduced_variant) {
+    TS_RETURN_IF_ERROR(AddNoiseReducedVariants(name, pcm, rate, PhaseSkips(options, rate), result));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<FingerprintResult> FingerprintFile(const std::string& path,

@@ -67,6 +67,13 @@ struct FingerprintOptions {
   // whole input in memory, so only input of at most kMaxNoiseReducedSeconds gets one (and only
   // input at kFingerprintSampleRate, which the FFmpeg decoder always yields).
   bool noise_reduced_variant = false;
+  // Compute the speed, phase and noise-reduced variants above only when asked
+  // (ComputeDeferredVariants): the decoded input is kept instead (FingerprintResult::
+  // deferred_pcm), so that a query which the plain fingerprint answers never pays for them.
+  // Input longer than kMaxNoiseReducedSeconds, or not at kFingerprintSampleRate, gets its
+  // variants computed while it streams, as without this option; the variants are the same
+  // either way, item for item.
+  bool defer_variants = false;
 };
 
 // Longest input (seconds decoded) that FingerprintOptions::noise_reduced_variant applies to:
@@ -91,6 +98,11 @@ struct FingerprintResult {
   std::vector<std::string> warnings;
   // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).
   double fingerprinted_seconds = 0.0;
+  // With FingerprintOptions::defer_variants, when the input was short enough: the mono PCM at
+  // kFingerprintSampleRate that the items were computed from, and the variant fields above
+  // still empty. ComputeDeferredVariants fills them and releases this.
+  bool variants_deferred = false;
+  std::vector<int16_t> deferred_pcm;
 };
 
 class AudioSource;  // fingerprint/audio_source.h
@@ -121,6 +133,13 @@ absl::StatusOr<FingerprintResult> FingerprintBuffer(absl::string_view bytes,
 absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
                                                          const std::string& name,
                                                          const FingerprintOptions& options);
+
+// Fills the speed, phase and noise-reduced variants of a result whose variants were deferred
+// (result->variants_deferred), exactly as FingerprintAudioSource would have computed them with
+// the same `options` without defer_variants, and releases result->deferred_pcm. Does nothing to
+// a result without deferred variants. `name` is used in messages.
+absl::Status ComputeDeferredVariants(const std::string& name, const FingerprintOptions& options,
+                                     FingerprintResult* result);
 
 // Fingerprints interleaved 16-bit PCM (any rate, 1..8 channels) with Chromaprint directly.
 absl::StatusOr<std::vector<uint32_t>> FingerprintPcm(absl::Span<const int16_t> samples,

@@ -1,5 +1,10 @@
 #include "fingerprint/query_variants.h"
 
+#include <memory>
+#include <utility>
+
+#include "common/status_macros.h"
+
 namespace trainspotter {
 
 void RequestPhaseVariants(FingerprintOptions* options) {
@@ -42,6 +47,27 @@ ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintRes
   }
   result->speed_variants.clear();
   return out;
+}
+
+int DeferredVariantCount(const FingerprintOptions& options) {
+  const int phases = static_cast<int>(options.phase_offsets.size());
+  return phases + (options.noise_reduced_variant ? 1 + phases : 0) +
+         static_cast<int>(options.speed_factors.size());
+}
+
+std::function<absl::StatusOr<std::pair<ItemVariants, ItemVariants>>()> DeferVariants(
+    const std::string& name, const FingerprintOptions& options, FingerprintResult* result) {
+  auto held = std::make_shared<FingerprintResult>();
+  held->variants_deferred = result->variants_deferred;
+  held->deferred_pcm = std::move(result->deferred_pcm);
+  result->deferred_pcm.clear();
+  result->variants_deferred = false;
+  return [name, options, held]() -> absl::StatusOr<std::pair<ItemVariants, ItemVariants>> {
+    TS_RETURN_IF_ERROR(ComputeDeferredVariants(name, options, held.get()));
+    ItemVariants phase = TakePhaseVariants(options, held.get());
+    ItemVariants speed = TakeSpeedVariants(options, held.get());
+    return std::make_pair(std::move(phase), std::move(speed));
+  };
 }
 
 }  // namespace trainspotter

@@ -9,9 +9,12 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "fingerprint/fingerprinter.h"
 
 namespace trainspotter {
@@ -49,6 +52,19 @@ ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintRes
 // Moves result->speed_variants out as (factor, items), in the order of options.speed_factors,
 // dropping empty ones likewise.
 ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result);
+
+// With options.defer_variants: how many variants ComputeDeferredVariants + TakePhaseVariants +
+// TakeSpeedVariants yield at most (the phases, the noise-reduced one and its phases, the
+// speeds): what the matcher's union bound counts before they are computed. Only a variant of
+// audio too short for its phase is ever dropped, and audio that short has too few items to match.
+int DeferredVariantCount(const FingerprintOptions& options);
+
+// The computation of a result's deferred variants, for later: takes result->deferred_pcm and
+// returns a function that computes them (ComputeDeferredVariants) and hands them out as
+// (phase variants, speed variants), as TakePhaseVariants and TakeSpeedVariants do. Meant to be
+// called at most once. `name` is used in messages.
+std::function<absl::StatusOr<std::pair<ItemVariants, ItemVariants>>()> DeferVariants(
+    const std::string& name, const FingerprintOptions& options, FingerprintResult* result);
 
 }  // namespace trainspotter
 

@@ -334,6 +334,8 @@ class SqliteCatalog : public Catalog {
     mq.items = query.items;
     mq.speed_variants = query.speed_variants;
     mq.phase_variants = query.phase_variants;
+    mq.deferred_variants = query.deferred_variants;
+    mq.deferred_versions = query.deferred_versions;
     mq.exhaustive = query.exhaustive;
     mq.max_matches = query.max_matches;
     mq.deadline = query.deadline;

@@ -80,6 +80,8 @@ struct CatalogQuery {
   bool include_non_members = false;
   std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;  // see MatchQuery
   bool exhaustive = false;                                               // see MatchQuery
+  std::function<absl::StatusOr<DeferredVariants>()> deferred_variants;   // see MatchQuery
+  int deferred_versions = 0;                                             // see MatchQuery
 };
 
 class Catalog {

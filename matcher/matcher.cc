@@ -172,6 +172,26 @@ class FingerprintMatcher : public Matcher {
       s = MatchPass(query, items, speed, 0.0, &out);
       if (!s.ok()) return s;
     }
+    if (!found() && query.deferred_variants) {
+      absl::StatusOr<DeferredVariants> more = query.deferred_variants();
+      if (!more.ok()) return more.status();
+      const size_t count = more->phase_variants.size() + more->speed_variants.size();
+      if (count > static_cast<size_t>(std::max(query.deferred_versions, 0))) {
+        return absl::InternalError(absl::StrCat("the deferred variants number ", count,
+                                                ", more than the ", query.deferred_versions,
+                                                " the union bound counted"));
+      }
+      for (const auto& [start, items] : more->phase_variants) {
+        if (found()) break;
+        s = MatchPass(query, items, 1.0, start, &out);
+        if (!s.ok()) return s;
+      }
+      for (const auto& [speed, items] : more->speed_variants) {
+        if (found()) break;
+        s = MatchPass(query, items, speed, 0.0, &out);
+        if (!s.ok()) return s;
+      }
+    }
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;
       // log10_chance orders like false_match_probability (same correction for every match of
@@ -543,12 +563,14 @@ class FingerprintMatcher : public Matcher {
     });
 
     // Comparisons a chance match could have come from: every reference position, for every
-    // version of the query, and every query item the verified segment could start at
-    // (decision.h: a union bound, calibrated on non-member audio).
+    // version of the query (deferred ones included, whether or not they are computed), and
+    // every query item the verified segment could start at (decision.h: a union bound,
+    // calibrated on non-member audio).
+    const double versions =
+        static_cast<double>(1 + query.speed_variants.size() + query.phase_variants.size()) +
+        (query.deferred_variants ? std::max(query.deferred_versions, 0) : 0);
     const double comparisons =
-        static_cast<double>(std::max<int64_t>(live_items_, 1)) *
-        static_cast<double>(1 + query.speed_variants.size() + query.phase_variants.size()) *
-        static_cast<double>(n);
+        static_cast<double>(std::max<int64_t>(live_items_, 1)) * versions * static_cast<double>(n);
 
     std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
     int max_candidates = kMaxCandidates + static_cast<int>(n / kItemsPerExtraCandidate);

@@ -44,6 +44,12 @@ struct MatcherOptions {
   int approximate_stride = 8;
 };
 
+// Variants of a query (see MatchQuery) that a caller computes on demand.
+struct DeferredVariants {
+  std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;
+  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+};
+
 struct MatchQuery {
   std::vector<uint32_t> items;
   // Optional fingerprints of the same audio re-played at other speeds (factor, items); tried
@@ -54,6 +60,13 @@ struct MatchQuery {
   // floor subtracted. Tried in order when the plain query finds no member, before the speed
   // variants.
   std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;
+  // Optional: more variants, computed only if none of the versions above finds a member (a
+  // caller that holds the audio defers the work). Called at most once; its phase variants are
+  // then tried, then its speed variants. It may return at most `deferred_versions` of them in
+  // all, and the union bound counts that many from the first pass on, so that the answer is the
+  // same as if they had been given up front.
+  std::function<absl::StatusOr<DeferredVariants>()> deferred_variants;
+  int deferred_versions = 0;
   // If set, only references whose key passes are considered (e.g. a dataset filter).
   std::function<bool(int64_t)> filter;
   int max_matches = 10;

@@ -76,6 +76,8 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(const Fingerprint& fi
   query.items = fingerprint.items;
   query.phase_variants = std::move(variants.phase);
   query.speed_variants = std::move(variants.speed);
+  query.deferred_variants = std::move(variants.deferred);
+  query.deferred_versions = variants.deferred_count;
   query.datasets = spec.datasets;
   query.max_matches = EffectiveMaxMatches(spec.max_matches);
   query.deadline = spec.deadline;
@@ -106,14 +108,25 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
   // The sub-item phases `trainspotter query` tries: without them an upload of a short clip cut
   // off the reference's item grid is missed where the CLI finds it.
   RequestPhaseVariants(&options);
+  // Computed only if the plain fingerprint finds no member.
+  options.defer_variants = true;
   options.limits.deadline = spec.deadline;
   options.limits.interrupt = spec.cancelled;
   TS_ASSIGN_OR_RETURN(FingerprintResult fp,
                       fingerprinter_->FingerprintBuffer(bytes, name, options));
 
   QueryVariants variants;
-  variants.phase = TakePhaseVariants(options, &fp);
-  variants.speed = TakeSpeedVariants(options, &fp);
+  if (fp.variants_deferred) {
+    variants.deferred_count = DeferredVariantCount(options);
+    variants.deferred =
+        [compute = DeferVariants(name, options, &fp)]() -> absl::StatusOr<DeferredVariants> {
+      TS_ASSIGN_OR_RETURN(auto computed, compute());
+      return DeferredVariants{std::move(computed.first), std::move(computed.second)};
+    };
+  } else {  // too long to hold: computed while it streamed
+    variants.phase = TakePhaseVariants(options, &fp);
+    variants.speed = TakeSpeedVariants(options, &fp);
+  }
   if (fp.fingerprint.items.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": decoded, but too short to fingerprint (",

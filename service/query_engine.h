@@ -32,6 +32,10 @@ inline constexpr int kMaxPhaseVariants = 8;
 struct QueryVariants {
   ItemVariants phase;  // (start seconds, items): sub-item phases
   ItemVariants speed;  // (factor, items): other speeds
+  // More, computed only if those find no member (MatchQuery::deferred_variants): the server's
+  // own, for audio it decoded; never a client's.
+  std::function<absl::StatusOr<DeferredVariants>()> deferred;
+  int deferred_count = 0;
 };
 
 struct QuerySpec {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
 #include "fingerprint/fingerprinter.h"
 #include "fingerprint/query_variants.h"
 #include "matcher/catalog.h"
@@ -145,8 +146,9 @@ int RunQuery(int argc, char** argv) {
       FingerprintOptions fo;
       fo.max_seconds = 0;  // the whole file: any part of it may be in a dataset
       // Sub-item phases and speeds, tried when the query as given matches nothing (the same
-      // variants `trainspotter scan` and the server's MatchAudio use).
+      // variants `trainspotter scan` and the server's MatchAudio use), and computed only then.
       RequestQueryVariants(&fo);
+      fo.defer_variants = true;
       auto fp = FingerprintFile(o.file, fo);
       if (!fp.ok()) {
         o.result = fp.status();
@@ -154,8 +156,17 @@ int RunQuery(int argc, char** argv) {
       }
       o.duration = fp->fingerprint.duration_seconds;
       q.items = std::move(fp->fingerprint.items);
-      q.phase_variants = TakePhaseVariants(fo, &*fp);
-      q.speed_variants = TakeSpeedVariants(fo, &*fp);
+      if (fp->variants_deferred) {
+        q.deferred_versions = DeferredVariantCount(fo);
+        q.deferred_variants =
+            [compute = DeferVariants(o.file, fo, &*fp)]() -> absl::StatusOr<DeferredVariants> {
+          TS_ASSIGN_OR_RETURN(auto variants, compute());
+          return DeferredVariants{std::move(variants.first), std::move(variants.second)};
+        };
+      } else {  // too long to hold: computed while it streamed
+        q.phase_variants = TakePhaseVariants(fo, &*fp);
+        q.speed_variants = TakeSpeedVariants(fo, &*fp);
+      }
     }
     o.result = (*catalog)->Match(q);
   };

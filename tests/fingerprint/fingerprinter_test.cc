@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/fingerprint_types.h"
 #include "fingerprint/noise_reduction.h"
 #include "gtest/gtest.h"
@@ -200,6 +202,102 @@ TEST(FingerprintAudioSourceTest, NoNoiseReducedVariantForVeryLongInput) {
   EXPECT_FALSE(result->fingerprint.items.empty());
   EXPECT_TRUE(result->noise_reduced_items.empty());
   EXPECT_TRUE(result->noise_reduced_phase_variants.empty());
+}
+
+TEST(FingerprintAudioSourceTest, DeferredVariantsAreThoseComputedWhileStreaming) {
+  std::vector<int16_t> pcm = SynthesizeMusic(12, kRate, 1, 23);
+  uint32_t state = 9;
+  for (int16_t& s : pcm) {
+    state = state * 1664525u + 1013904223u;
+    s = static_cast<int16_t>(std::clamp(s + static_cast<int>(state >> 22) - 512, -32768, 32767));
+  }
+  FingerprintOptions options;
+  options.max_seconds = 10;
+  options.speed_factors = {1.02, 0.98};
+  options.phase_offsets = {341, 1024};
+  options.noise_reduced_variant = true;
+  FakeAudioSource source(pcm, kRate, 1000);
+  auto eager = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(eager.ok()) << eager.status();
+  EXPECT_FALSE(eager->variants_deferred);
+  EXPECT_TRUE(eager->deferred_pcm.empty());
+  ASSERT_EQ(eager->speed_variants.size(), 2u);
+  ASSERT_EQ(eager->phase_variants.size(), 2u);
+  ASSERT_FALSE(eager->noise_reduced_items.empty());
+
+  options.defer_variants = true;
+  FakeAudioSource again(pcm, kRate, 333);  // other chunks: the same items
+  auto lazy = FingerprintAudioSource(again, "fake", options);
+  ASSERT_TRUE(lazy.ok()) << lazy.status();
+  EXPECT_EQ(lazy->fingerprint.items, eager->fingerprint.items);
+  // Nothing computed yet; the audio fingerprinted is held instead.
+  EXPECT_TRUE(lazy->variants_deferred);
+  EXPECT_EQ(lazy->deferred_pcm, std::vector<int16_t>(pcm.begin(), pcm.begin() + 10 * kRate));
+  EXPECT_TRUE(lazy->speed_variants.empty());
+  EXPECT_TRUE(lazy->phase_variants.empty());
+  EXPECT_TRUE(lazy->noise_reduced_items.empty());
+
+  ASSERT_TRUE(ComputeDeferredVariants("fake", options, &*lazy).ok());
+  EXPECT_FALSE(lazy->variants_deferred);
+  EXPECT_TRUE(lazy->deferred_pcm.empty());
+  EXPECT_EQ(lazy->speed_variants, eager->speed_variants);
+  EXPECT_EQ(lazy->phase_variants, eager->phase_variants);
+  EXPECT_EQ(lazy->noise_reduced_items, eager->noise_reduced_items);
+  EXPECT_EQ(lazy->noise_reduced_phase_variants, eager->noise_reduced_phase_variants);
+  // Once only: a second call finds nothing deferred and changes nothing.
+  ASSERT_TRUE(ComputeDeferredVariants("fake", options, &*lazy).ok());
+  EXPECT_EQ(lazy->speed_variants, eager->speed_variants);
+}
+
+TEST(FingerprintAudioSourceTest, DeferredVariantsKeepTheDecodeLimits) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(10, kRate, 1, 24);
+  FingerprintOptions options;
+  options.max_seconds = 0;
+  options.phase_offsets = {682};
+  options.noise_reduced_variant = true;
+  options.defer_variants = true;
+  FakeAudioSource source(pcm, kRate);
+  auto result = FingerprintAudioSource(source, "clip.wav", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->variants_deferred);
+  FingerprintResult copy = *result;
+
+  options.limits.deadline = absl::Now() - absl::Seconds(1);
+  absl::Status late = ComputeDeferredVariants("clip.wav", options, &*result);
+  EXPECT_EQ(late.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(late.message().find("clip.wav"), std::string::npos) << late;
+
+  options.limits.deadline = absl::InfiniteFuture();
+  options.limits.interrupt = [] { return true; };
+  EXPECT_EQ(ComputeDeferredVariants("clip.wav", options, &copy).code(),
+            absl::StatusCode::kCancelled);
+}
+
+TEST(FingerprintAudioSourceTest, VeryLongInputGetsItsVariantsWhileStreamingEvenWhenDeferred) {
+  // Longer than can be held: the variants catch up on what was held and stream on, item for
+  // item as if never deferred (and without the noise-reduced one, as always for such input).
+  const size_t n = static_cast<size_t>((kMaxNoiseReducedSeconds + 5) * kRate);
+  std::vector<int16_t> pcm = SynthesizeMusic(40, kRate, 1, 25);
+  pcm.resize(n, 0);
+  std::copy(pcm.begin(), pcm.begin() + 40 * kRate, pcm.end() - 40 * kRate);  // music at the end
+  FingerprintOptions options;
+  options.max_seconds = 0;
+  options.speed_factors = {1.01};
+  options.phase_offsets = {682};
+  options.noise_reduced_variant = true;
+  FakeAudioSource source(pcm, kRate, 1 << 16);
+  auto eager = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(eager.ok()) << eager.status();
+  options.defer_variants = true;
+  FakeAudioSource again(pcm, kRate, 5000);
+  auto lazy = FingerprintAudioSource(again, "fake", options);
+  ASSERT_TRUE(lazy.ok()) << lazy.status();
+  EXPECT_FALSE(lazy->variants_deferred);
+  EXPECT_TRUE(lazy->deferred_pcm.empty());
+  ASSERT_EQ(lazy->phase_variants.size(), 1u);
+  EXPECT_EQ(lazy->phase_variants, eager->phase_variants);
+  EXPECT_EQ(lazy->speed_variants, eager->speed_variants);
+  EXPECT_TRUE(lazy->noise_reduced_items.empty());
 }
 
 TEST(FingerprintAudioSourceTest, RejectsBadOptions) {

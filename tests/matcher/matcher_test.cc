@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "common/file_util.h"
@@ -217,6 +218,72 @@ TEST_F(MatcherTest, AWholeTrackListsEveryTrackThatSharesPartOfIt) {
 
 TEST_F(MatcherTest, TheSameAudioInManyReferencesIsListedInEveryOne) {
   ExpectEveryCopyListed(matcher_.get(), /*exhaustive=*/true);
+}
+
+TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheStart) {
+  std::mt19937 rng(31);
+  const std::vector<uint32_t> clip = WithBitErrors(
+      std::vector<uint32_t>(refs_[3].begin() + 200, refs_[3].begin() + 260), 0.1, rng);
+  const std::vector<uint32_t> unrelated = RandomWalk(rng, 60);
+  int calls = 0;
+  auto deferred = [&](std::vector<std::pair<double, std::vector<uint32_t>>> phases,
+                      std::vector<std::pair<double, std::vector<uint32_t>>> speeds) {
+    return [&calls, phases, speeds]() -> absl::StatusOr<DeferredVariants> {
+      ++calls;
+      return DeferredVariants{phases, speeds};
+    };
+  };
+  // The same query with its variants given up front, and deferred: the same answer, to the
+  // bit. `plain` is what the plain pass sees.
+  auto expect_same = [&](const std::vector<uint32_t>& plain,
+                         const std::vector<std::pair<double, std::vector<uint32_t>>>& phases,
+                         const std::vector<std::pair<double, std::vector<uint32_t>>>& speeds,
+                         int expected_calls) {
+    MatchQuery eager;
+    eager.items = plain;
+    eager.phase_variants = phases;
+    eager.speed_variants = speeds;
+    auto want = matcher_->Match(eager);
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_FALSE(want->empty());
+    EXPECT_TRUE((*want)[0].member);
+    EXPECT_EQ((*want)[0].key, 1003);
+
+    MatchQuery lazy;
+    lazy.items = plain;
+    lazy.deferred_variants = deferred(phases, speeds);
+    lazy.deferred_versions = static_cast<int>(phases.size() + speeds.size());
+    calls = 0;
+    auto got = matcher_->Match(lazy);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(calls, expected_calls);
+    ASSERT_EQ(got->size(), want->size());
+    for (size_t i = 0; i < want->size(); ++i) {
+      EXPECT_EQ((*got)[i].key, (*want)[i].key);
+      EXPECT_EQ((*got)[i].false_match_probability, (*want)[i].false_match_probability);
+      EXPECT_EQ((*got)[i].speed, (*want)[i].speed);
+      EXPECT_EQ((*got)[i].query_start, (*want)[i].query_start);
+    }
+  };
+  // Found by the plain query: the variants are never computed, yet count in its FMP.
+  expect_same(clip, {{0.03, unrelated}, {0.06, unrelated}}, {{1.02, unrelated}}, 0);
+  // Found only by a deferred phase variant, or a deferred speed variant.
+  expect_same(unrelated, {{0.03, clip}}, {{1.02, unrelated}}, 1);
+  expect_same(unrelated, {{0.03, unrelated}}, {{1.02, clip}}, 1);
+
+  // More variants than the union bound counted is the caller's bug, reported; so is a failure.
+  MatchQuery over;
+  over.items = unrelated;
+  over.deferred_variants = deferred({{0.03, clip}, {0.06, clip}}, {});
+  over.deferred_versions = 1;
+  EXPECT_EQ(matcher_->Match(over).status().code(), absl::StatusCode::kInternal);
+  MatchQuery failing;
+  failing.items = unrelated;
+  failing.deferred_versions = 1;
+  failing.deferred_variants = []() -> absl::StatusOr<DeferredVariants> {
+    return absl::DeadlineExceededError("clip.wav: deadline passed");
+  };
+  EXPECT_EQ(matcher_->Match(failing).status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST_F(MatcherTest, ExpiredDeadlineIsReported) {
