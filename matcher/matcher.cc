@@ -160,11 +160,18 @@ class FingerprintMatcher : public Matcher {
     auto found = [&out] {
       return std::any_of(out.begin(), out.end(), [](auto& m) { return m.member; });
     };
-    absl::Status s = MatchPass(query, query.items, 1.0, 0.0, &out);
+    // The alignments the last searched version voted for: a phase variant (start > 0) is that
+    // version a fraction of an item later, so it is verified at those instead of searched again.
+    std::vector<Candidate> voted;
+    auto phase_pass = [&](double start, const std::vector<uint32_t>& items) {
+      return start > 0 ? MatchPass(query, items, 1.0, start, &out, &voted)
+                       : MatchPass(query, items, 1.0, start, &out, nullptr, &voted);
+    };
+    absl::Status s = MatchPass(query, query.items, 1.0, 0.0, &out, nullptr, &voted);
     if (!s.ok()) return s;
     for (const auto& [start, items] : query.phase_variants) {
       if (found()) break;
-      s = MatchPass(query, items, 1.0, start, &out);
+      s = phase_pass(start, items);
       if (!s.ok()) return s;
     }
     for (const auto& [speed, items] : query.speed_variants) {
@@ -183,7 +190,7 @@ class FingerprintMatcher : public Matcher {
       }
       for (const auto& [start, items] : more->phase_variants) {
         if (found()) break;
-        s = MatchPass(query, items, 1.0, start, &out);
+        s = phase_pass(start, items);
         if (!s.ok()) return s;
       }
       for (const auto& [speed, items] : more->speed_variants) {
@@ -457,17 +464,12 @@ class FingerprintMatcher : public Matcher {
     return imi_ != nullptr ? BuildImiLocked() : absl::OkStatus();
   }
 
-  // One search + verification pass for one version of the query; appends to `out`.
-  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items, double speed,
-                         double start, std::vector<SegmentMatch>* out) const
+  // Searches the index for every window of `items` and returns the alignments voted for, best
+  // first.
+  absl::StatusOr<std::vector<Candidate>> VotedAlignments(const MatchQuery& query,
+                                                         const std::vector<uint32_t>& items) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const int64_t n = static_cast<int64_t>(items.size());
-    if (n < std::max<int64_t>(kMinSegmentItems, kWindowItems) || index_->size() == 0) {
-      return absl::OkStatus();
-    }
-    if (absl::Now() > query.deadline) {
-      return absl::DeadlineExceededError("deadline passed before matching");
-    }
     const int64_t nq = n - kWindowItems + 1;
     std::vector<int32_t> dist(static_cast<size_t>(nq) * kNeighbours);
     std::vector<int64_t> rows(dist.size());
@@ -561,6 +563,35 @@ class FingerprintMatcher : public Matcher {
       if (a.slot != b.slot) return a.slot < b.slot;
       return a.offset < b.offset;
     });
+
+    return cands;
+  }
+
+  // One search + verification pass for one version of the query; appends to `out`. With
+  // `given`, the search is skipped and those alignments are verified instead; `keep` receives
+  // the alignments the search voted for.
+  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items, double speed,
+                         double start, std::vector<SegmentMatch>* out,
+                         const std::vector<Candidate>* given = nullptr,
+                         std::vector<Candidate>* keep = nullptr) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (keep != nullptr) keep->clear();
+    const int64_t n = static_cast<int64_t>(items.size());
+    if (n < std::max<int64_t>(kMinSegmentItems, kWindowItems) || index_->size() == 0) {
+      return absl::OkStatus();
+    }
+    if (absl::Now() > query.deadline) {
+      return absl::DeadlineExceededError("deadline passed before matching");
+    }
+    std::vector<Candidate> cands;
+    if (given != nullptr) {
+      cands = *given;
+    } else {
+      absl::StatusOr<std::vector<Candidate>> voted = VotedAlignments(query, items);
+      if (!voted.ok()) return voted.status();
+      cands = *std::move(voted);
+      if (keep != nullptr) *keep = cands;
+    }
 
     // Comparisons a chance match could have come from: every reference position, for every
     // version of the query (deferred ones included, whether or not they are computed), and

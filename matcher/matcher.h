@@ -58,7 +58,10 @@ struct MatchQuery {
   // Optional fingerprints of the same audio starting `seconds` later (start, items): sub-item
   // phases that land closer to a reference's item grid, or (start 0) the audio with its noise
   // floor subtracted. Tried in order when the plain query finds no member, before the speed
-  // variants.
+  // variants. One at start 0 is searched; one at start > 0 is a phase of the last version
+  // searched before it (the query, or a variant at start 0), verified at the alignments that
+  // search voted for: a fraction of an item later, the same audio aligns within the verifier's
+  // offset search, and the index is not searched again.
   std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;
   // Optional: more variants, computed only if none of the versions above finds a member (a
   // caller that holds the audio defers the work). Called at most once; its phase variants are

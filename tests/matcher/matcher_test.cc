@@ -267,8 +267,9 @@ TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheSt
   };
   // Found by the plain query: the variants are never computed, yet count in its FMP.
   expect_same(clip, {{0.03, unrelated}, {0.06, unrelated}}, {{1.02, unrelated}}, 0);
-  // Found only by a deferred phase variant, or a deferred speed variant.
-  expect_same(unrelated, {{0.03, clip}}, {{1.02, unrelated}}, 1);
+  // Found only by a deferred variant (one searched: start 0, as the noise-reduced one), or a
+  // deferred speed variant.
+  expect_same(unrelated, {{0.0, clip}}, {{1.02, unrelated}}, 1);
   expect_same(unrelated, {{0.03, unrelated}}, {{1.02, clip}}, 1);
 
   // More variants than the union bound counted is the caller's bug, reported; so is a failure.
@@ -284,6 +285,39 @@ TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheSt
     return absl::DeadlineExceededError("clip.wav: deadline passed");
   };
   EXPECT_EQ(matcher_->Match(failing).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(MatcherTest, APhaseVariantIsVerifiedWhereItsVersionVoted) {
+  // A phase variant (start > 0) is the version before it a fraction of an item later: it is
+  // verified at the alignments that version's search voted for, not searched again. A variant
+  // at start 0 (other audio on the same grid, as the noise-reduced one) is searched.
+  std::mt19937 rng(37);
+  const std::vector<uint32_t> clip(refs_[5].begin() + 300, refs_[5].begin() + 360);
+  const std::vector<uint32_t> unrelated = RandomWalk(rng, 60);
+  auto top = [&](std::vector<std::pair<double, std::vector<uint32_t>>> phases) {
+    MatchQuery q;
+    q.items = unrelated;
+    q.phase_variants = std::move(phases);
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && !r->empty() ? (*r)[0] : SegmentMatch();
+  };
+  // Where the plain query voted there is nothing of the clip's reference.
+  EXPECT_FALSE(top({{0.03, clip}}).member);
+  // Searched, it is found.
+  const SegmentMatch searched = top({{0.0, clip}});
+  EXPECT_TRUE(searched.member);
+  EXPECT_EQ(searched.key, 1005);
+  // A searched version too damaged to be a member votes for the right alignment; its phase,
+  // cleaner, is verified there and found.
+  const std::vector<uint32_t> damaged = WithBitErrors(clip, 0.40, rng);
+  EXPECT_FALSE(top({{0.0, damaged}}).member);
+  const SegmentMatch phase = top({{0.0, damaged}, {0.03, clip}});
+  EXPECT_TRUE(phase.member);
+  EXPECT_EQ(phase.key, 1005);
+  EXPECT_NEAR(phase.query_start, 0.03, 1e-9);
+  EXPECT_NEAR(phase.ref_start - phase.query_start, ItemToSeconds(300.0) - 0.03,
+              kSecondsPerItem * 1.01);
 }
 
 TEST_F(MatcherTest, ExpiredDeadlineIsReported) {
