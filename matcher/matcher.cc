@@ -583,15 +583,14 @@ class FingerprintMatcher : public Matcher {
     if (absl::Now() > query.deadline) {
       return absl::DeadlineExceededError("deadline passed before matching");
     }
-    std::vector<Candidate> cands;
-    if (given != nullptr) {
-      cands = *given;
-    } else {
+    std::vector<Candidate> searched;
+    if (given == nullptr) {
       absl::StatusOr<std::vector<Candidate>> voted = VotedAlignments(query, items);
       if (!voted.ok()) return voted.status();
-      cands = *std::move(voted);
-      if (keep != nullptr) *keep = cands;
+      searched = *std::move(voted);
+      if (keep != nullptr) *keep = searched;
     }
+    const std::vector<Candidate>& cands = given != nullptr ? *given : searched;
 
     // Comparisons a chance match could have come from: every reference position, for every
     // version of the query (deferred ones included, whether or not they are computed), and
