@@ -54,10 +54,7 @@ absl::Status ValidateOptions(const std::string& name, const FingerprintOptions& 
 absl::StatusOr<std::vector<uint32_t>> FingerprintFrom(absl::Span<const int16_t> pcm, int rate,
                                                       size_t skip) {
   if (skip >= pcm.size()) return std::vector<uint32_t>();
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<ChromaprintStream> stream,
-                      ChromaprintStream::Create(rate, 1));
-  TS_RETURN_IF_ERROR(stream->Feed(pcm.subspan(skip)));
-  return stream->Finish();
+  return FingerprintPcm(pcm.subspan(skip), rate, 1);
 }
 
 // Samples of `rate` audio that FingerprintOptions::phase_offsets skip.
@@ -221,8 +218,7 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
     TS_ASSIGN_OR_RETURN(result.narrowband_items, narrowband->Finish());
   }
   if (defer) {
-    result.variants_deferred = true;
-    result.deferred_pcm = std::move(kept);
+    result.deferred_pcm = std::move(kept);  // not empty: something was fed
   } else {
     TS_RETURN_IF_ERROR(variants->Finish(&result));
     if (keep && options.noise_reduced_variant) {
@@ -244,12 +240,11 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
 
 absl::Status ComputeDeferredVariants(const std::string& name, const FingerprintOptions& options,
                                      FingerprintResult* result) {
-  if (!result->variants_deferred) return absl::OkStatus();
+  if (!result->variants_deferred()) return absl::OkStatus();
   TS_RETURN_IF_ERROR(ValidateOptions(name, options));
   const int rate = kFingerprintSampleRate;  // deferred only at this rate
   std::vector<int16_t> pcm = std::move(result->deferred_pcm);
   result->deferred_pcm.clear();
-  result->variants_deferred = false;
   // The decode is over, but options.limits still bound the time this takes.
   auto check = [&]() -> absl::Status {
     if (absl::Now() > options.limits.deadline) {

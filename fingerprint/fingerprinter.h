@@ -101,8 +101,8 @@ struct FingerprintResult {
   // With FingerprintOptions::defer_variants, when the input was short enough: the mono PCM at
   // kFingerprintSampleRate that the items were computed from, and the variant fields above
   // still empty. ComputeDeferredVariants fills them and releases this.
-  bool variants_deferred = false;
   std::vector<int16_t> deferred_pcm;
+  bool variants_deferred() const { return !deferred_pcm.empty(); }
 };
 
 class AudioSource;  // fingerprint/audio_source.h
@@ -135,7 +135,7 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
                                                          const FingerprintOptions& options);
 
 // Fills the speed, phase and noise-reduced variants of a result whose variants were deferred
-// (result->variants_deferred), exactly as FingerprintAudioSource would have computed them with
+// (result->variants_deferred()), exactly as FingerprintAudioSource would have computed them with
 // the same `options` without defer_variants, and releases result->deferred_pcm. Does nothing to
 // a result without deferred variants. `name` is used in messages.
 absl::Status ComputeDeferredVariants(const std::string& name, const FingerprintOptions& options,

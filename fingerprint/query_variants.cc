@@ -58,10 +58,8 @@ int DeferredVariantCount(const FingerprintOptions& options) {
 std::function<absl::StatusOr<std::pair<ItemVariants, ItemVariants>>()> DeferVariants(
     const std::string& name, const FingerprintOptions& options, FingerprintResult* result) {
   auto held = std::make_shared<FingerprintResult>();
-  held->variants_deferred = result->variants_deferred;
   held->deferred_pcm = std::move(result->deferred_pcm);
   result->deferred_pcm.clear();
-  result->variants_deferred = false;
   return [name, options, held]() -> absl::StatusOr<std::pair<ItemVariants, ItemVariants>> {
     TS_RETURN_IF_ERROR(ComputeDeferredVariants(name, options, held.get()));
     ItemVariants phase = TakePhaseVariants(options, held.get());

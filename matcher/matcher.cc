@@ -167,18 +167,21 @@ class FingerprintMatcher : public Matcher {
       return start > 0 ? MatchPass(query, items, 1.0, start, &out, &voted)
                        : MatchPass(query, items, 1.0, start, &out, nullptr, &voted);
     };
-    absl::Status s = MatchPass(query, query.items, 1.0, 0.0, &out, nullptr, &voted);
-    if (!s.ok()) return s;
-    for (const auto& [start, items] : query.phase_variants) {
-      if (found()) break;
-      s = phase_pass(start, items);
-      if (!s.ok()) return s;
-    }
-    for (const auto& [speed, items] : query.speed_variants) {
-      if (found()) break;
-      s = MatchPass(query, items, speed, 0.0, &out);
-      if (!s.ok()) return s;
-    }
+    // Phase variants in order, then speeds, up to the first that finds a member.
+    using Variants = std::vector<std::pair<double, std::vector<uint32_t>>>;
+    auto cascade = [&](const Variants& phases, const Variants& speeds) -> absl::Status {
+      for (const auto& [start, items] : phases) {
+        if (found()) return absl::OkStatus();
+        TS_RETURN_IF_ERROR(phase_pass(start, items));
+      }
+      for (const auto& [speed, items] : speeds) {
+        if (found()) return absl::OkStatus();
+        TS_RETURN_IF_ERROR(MatchPass(query, items, speed, 0.0, &out));
+      }
+      return absl::OkStatus();
+    };
+    TS_RETURN_IF_ERROR(MatchPass(query, query.items, 1.0, 0.0, &out, nullptr, &voted));
+    TS_RETURN_IF_ERROR(cascade(query.phase_variants, query.speed_variants));
     if (!found() && query.deferred_variants) {
       absl::StatusOr<DeferredVariants> more = query.deferred_variants();
       if (!more.ok()) return more.status();
@@ -188,16 +191,7 @@ class FingerprintMatcher : public Matcher {
                                                 ", more than the ", query.deferred_versions,
                                                 " the union bound counted"));
       }
-      for (const auto& [start, items] : more->phase_variants) {
-        if (found()) break;
-        s = phase_pass(start, items);
-        if (!s.ok()) return s;
-      }
-      for (const auto& [speed, items] : more->speed_variants) {
-        if (found()) break;
-        s = MatchPass(query, items, speed, 0.0, &out);
-        if (!s.ok()) return s;
-      }
+      TS_RETURN_IF_ERROR(cascade(more->phase_variants, more->speed_variants));
     }
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;

@@ -116,7 +116,7 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
                       fingerprinter_->FingerprintBuffer(bytes, name, options));
 
   QueryVariants variants;
-  if (fp.variants_deferred) {
+  if (fp.variants_deferred()) {
     variants.deferred_count = DeferredVariantCount(options);
     variants.deferred =
         [compute = DeferVariants(name, options, &fp)]() -> absl::StatusOr<DeferredVariants> {

@@ -156,7 +156,7 @@ int RunQuery(int argc, char** argv) {
       }
       o.duration = fp->fingerprint.duration_seconds;
       q.items = std::move(fp->fingerprint.items);
-      if (fp->variants_deferred) {
+      if (fp->variants_deferred()) {
         q.deferred_versions = DeferredVariantCount(fo);
         q.deferred_variants =
             [compute = DeferVariants(o.file, fo, &*fp)]() -> absl::StatusOr<DeferredVariants> {

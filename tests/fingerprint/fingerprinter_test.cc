@@ -219,7 +219,7 @@ TEST(FingerprintAudioSourceTest, DeferredVariantsAreThoseComputedWhileStreaming)
   FakeAudioSource source(pcm, kRate, 1000);
   auto eager = FingerprintAudioSource(source, "fake", options);
   ASSERT_TRUE(eager.ok()) << eager.status();
-  EXPECT_FALSE(eager->variants_deferred);
+  EXPECT_FALSE(eager->variants_deferred());
   EXPECT_TRUE(eager->deferred_pcm.empty());
   ASSERT_EQ(eager->speed_variants.size(), 2u);
   ASSERT_EQ(eager->phase_variants.size(), 2u);
@@ -231,14 +231,14 @@ TEST(FingerprintAudioSourceTest, DeferredVariantsAreThoseComputedWhileStreaming)
   ASSERT_TRUE(lazy.ok()) << lazy.status();
   EXPECT_EQ(lazy->fingerprint.items, eager->fingerprint.items);
   // Nothing computed yet; the audio fingerprinted is held instead.
-  EXPECT_TRUE(lazy->variants_deferred);
+  EXPECT_TRUE(lazy->variants_deferred());
   EXPECT_EQ(lazy->deferred_pcm, std::vector<int16_t>(pcm.begin(), pcm.begin() + 10 * kRate));
   EXPECT_TRUE(lazy->speed_variants.empty());
   EXPECT_TRUE(lazy->phase_variants.empty());
   EXPECT_TRUE(lazy->noise_reduced_items.empty());
 
   ASSERT_TRUE(ComputeDeferredVariants("fake", options, &*lazy).ok());
-  EXPECT_FALSE(lazy->variants_deferred);
+  EXPECT_FALSE(lazy->variants_deferred());
   EXPECT_TRUE(lazy->deferred_pcm.empty());
   EXPECT_EQ(lazy->speed_variants, eager->speed_variants);
   EXPECT_EQ(lazy->phase_variants, eager->phase_variants);
@@ -259,7 +259,7 @@ TEST(FingerprintAudioSourceTest, DeferredVariantsKeepTheDecodeLimits) {
   FakeAudioSource source(pcm, kRate);
   auto result = FingerprintAudioSource(source, "clip.wav", options);
   ASSERT_TRUE(result.ok()) << result.status();
-  ASSERT_TRUE(result->variants_deferred);
+  ASSERT_TRUE(result->variants_deferred());
   FingerprintResult copy = *result;
 
   options.limits.deadline = absl::Now() - absl::Seconds(1);
@@ -292,7 +292,7 @@ TEST(FingerprintAudioSourceTest, VeryLongInputGetsItsVariantsWhileStreamingEvenW
   FakeAudioSource again(pcm, kRate, 5000);
   auto lazy = FingerprintAudioSource(again, "fake", options);
   ASSERT_TRUE(lazy.ok()) << lazy.status();
-  EXPECT_FALSE(lazy->variants_deferred);
+  EXPECT_FALSE(lazy->variants_deferred());
   EXPECT_TRUE(lazy->deferred_pcm.empty());
   ASSERT_EQ(lazy->phase_variants.size(), 1u);
   EXPECT_EQ(lazy->phase_variants, eager->phase_variants);
