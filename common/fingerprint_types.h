@@ -30,6 +30,23 @@ inline constexpr double kItemSpanSeconds =
 // that fade into silence arrive at the same item, at their own times.
 inline constexpr uint32_t kSilenceItem = 0x256DF977;
 
+// Per-bit weights of a query's items (fingerprint/bit_weights.h): how far each bit's Chromaprint
+// filter response lay from the threshold that decided it, 0 (on it: the bit is a coin toss
+// under any noise) to kMaxBitWeight (far: it survives). 32 per item, weights[32 * i + b] for bit
+// b of item i; an empty vector means every bit at full weight.
+inline constexpr int kMaxBitWeight = 15;
+
+// One version of a query's fingerprint (the plain one, a phase, the noise-reduced one, a speed):
+// its items and, when the audio they came from was at hand, their bit weights (else empty).
+struct WeightedItems {
+  std::vector<uint32_t> items;
+  std::vector<uint8_t> weights;
+
+  friend bool operator==(const WeightedItems& a, const WeightedItems& b) {
+    return a.items == b.items && a.weights == b.weights;
+  }
+};
+
 // Seconds from the start of the fingerprinted audio to the start of item `index`.
 inline double ItemToSeconds(double index) { return index * kSecondsPerItem; }
 // Item index nearest to `seconds` (never negative).

@@ -17,6 +17,7 @@
 #include "common/fingerprint_types.h"
 #include "common/status_macros.h"
 #include "fingerprint/audio_source.h"
+#include "fingerprint/bit_weights.h"
 #include "fingerprint/chromaprint_fingerprinter.h"
 #include "fingerprint/ffmpeg_audio_source.h"
 #include "fingerprint/narrowband_filter.h"
@@ -67,10 +68,25 @@ std::vector<uint64_t> PhaseSkips(const FingerprintOptions& options, int rate) {
   return skips;
 }
 
-// The noise-reduced variant of the whole input `pcm` and its phases, into `result`.
+// The bit weights of phase variants computed from `pcm` (one per entry of `phase_skip`, in
+// order), into `weights`.
+absl::Status AddPhaseWeights(absl::Span<const int16_t> pcm, const std::vector<uint64_t>& phase_skip,
+                             const std::vector<std::vector<uint32_t>>& phases,
+                             std::vector<std::vector<uint8_t>>* weights) {
+  weights->clear();
+  for (size_t p = 0; p < phases.size() && p < phase_skip.size(); ++p) {
+    const size_t skip = static_cast<size_t>(std::min<uint64_t>(phase_skip[p], pcm.size()));
+    TS_ASSIGN_OR_RETURN(std::vector<uint8_t> w, ComputeBitWeights(pcm.subspan(skip), phases[p]));
+    weights->push_back(std::move(w));
+  }
+  return absl::OkStatus();
+}
+
+// The noise-reduced variant of the whole input `pcm` and its phases, into `result`, with their
+// bit weights if `weights`.
 absl::Status AddNoiseReducedVariants(const std::string& name, absl::Span<const int16_t> pcm,
                                      int rate, const std::vector<uint64_t>& phase_skip,
-                                     FingerprintResult* result) {
+                                     bool weights, FingerprintResult* result) {
   absl::StatusOr<std::vector<int16_t>> reduced = ReduceStationaryNoise(pcm);
   if (!reduced.ok()) {
     return absl::Status(reduced.status().code(),
@@ -82,6 +98,12 @@ absl::Status AddNoiseReducedVariants(const std::string& name, absl::Span<const i
     TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items,
                         FingerprintFrom(*reduced, rate, static_cast<size_t>(skip)));
     result->noise_reduced_phase_variants.push_back(std::move(items));
+  }
+  if (weights) {
+    TS_ASSIGN_OR_RETURN(result->noise_reduced_weights,
+                        ComputeBitWeights(*reduced, result->noise_reduced_items));
+    TS_RETURN_IF_ERROR(AddPhaseWeights(*reduced, phase_skip, result->noise_reduced_phase_variants,
+                                       &result->noise_reduced_phase_weights));
   }
   return absl::OkStatus();
 }
@@ -217,13 +239,22 @@ absl::StatusOr<FingerprintResult> FingerprintAudioSource(AudioSource& source,
   if (narrowband != nullptr) {
     TS_ASSIGN_OR_RETURN(result.narrowband_items, narrowband->Finish());
   }
+  // Bit weights need the audio: only input short enough to be held gets them.
+  const bool weights = options.bit_weights && keep;
+  if (weights) {
+    TS_ASSIGN_OR_RETURN(result.weights, ComputeBitWeights(kept, result.fingerprint.items));
+  }
   if (defer) {
     result.deferred_pcm = std::move(kept);  // not empty: something was fed
   } else {
     TS_RETURN_IF_ERROR(variants->Finish(&result));
+    if (weights) {
+      TS_RETURN_IF_ERROR(AddPhaseWeights(kept, PhaseSkips(options, rate), result.phase_variants,
+                                         &result.phase_variant_weights));
+    }
     if (keep && options.noise_reduced_variant) {
       TS_RETURN_IF_ERROR(
-          AddNoiseReducedVariants(name, kept, rate, PhaseSkips(options, rate), &result));
+          AddNoiseReducedVariants(name, kept, rate, PhaseSkips(options, rate), weights, &result));
     }
   }
   result.fingerprint.algorithm = kChromaprintAlgorithm;
@@ -264,9 +295,14 @@ absl::Status ComputeDeferredVariants(const std::string& name, const FingerprintO
     TS_RETURN_IF_ERROR(variants.Feed(absl::MakeConstSpan(pcm).subspan(at, n), at));
   }
   TS_RETURN_IF_ERROR(variants.Finish(result));
+  if (options.bit_weights) {
+    TS_RETURN_IF_ERROR(AddPhaseWeights(pcm, PhaseSkips(options, rate), result->phase_variants,
+                                       &result->phase_variant_weights));
+  }
   TS_RETURN_IF_ERROR(check());
   if (options.noise_reduced_variant) {
-    TS_RETURN_IF_ERROR(AddNoiseReducedVariants(name, pcm, rate, PhaseSkips(options, rate), result));
+    TS_RETURN_IF_ERROR(AddNoiseReducedVariants(name, pcm, rate, PhaseSkips(options, rate),
+                                               options.bit_weights, result));
   }
   return absl::OkStatus();
 }

@@ -74,6 +74,11 @@ struct FingerprintOptions {
   // variants computed while it streams, as without this option; the variants are the same
   // either way, item for item.
   bool defer_variants = false;
+  // Also compute the bit weights (fingerprint/bit_weights.h) of the fingerprint and of every
+  // phase and noise-reduced variant, for the matcher's decision. They need the decoded audio,
+  // so only input that is held (at most kMaxNoiseReducedSeconds at kFingerprintSampleRate,
+  // with noise_reduced_variant or defer_variants) gets them; the speed variants never do.
+  bool bit_weights = false;
 };
 
 // Longest input (seconds decoded) that FingerprintOptions::noise_reduced_variant applies to:
@@ -94,6 +99,13 @@ struct FingerprintResult {
   // audio is too short for that phase).
   std::vector<uint32_t> noise_reduced_items;
   std::vector<std::vector<uint32_t>> noise_reduced_phase_variants;
+  // With FingerprintOptions::bit_weights, when the input was held: the bit weights of
+  // fingerprint.items, and of the phase and noise-reduced variants (parallel to those fields).
+  // Empty otherwise: every bit at full weight.
+  std::vector<uint8_t> weights;
+  std::vector<std::vector<uint8_t>> phase_variant_weights;
+  std::vector<uint8_t> noise_reduced_weights;
+  std::vector<std::vector<uint8_t>> noise_reduced_phase_weights;
   // Non-fatal problems (e.g. "corrupt frame at 61.2 s skipped"). Empty on clean input.
   std::vector<std::string> warnings;
   // Seconds of audio the items were computed from (at most FingerprintOptions::max_seconds).

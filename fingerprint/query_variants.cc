@@ -10,6 +10,7 @@ namespace trainspotter {
 void RequestPhaseVariants(FingerprintOptions* options) {
   options->phase_offsets.assign(kQueryPhaseOffsets.begin(), kQueryPhaseOffsets.end());
   options->noise_reduced_variant = true;
+  options->bit_weights = true;
 }
 
 void RequestQueryVariants(FingerprintOptions* options) {
@@ -17,35 +18,47 @@ void RequestQueryVariants(FingerprintOptions* options) {
   options->speed_factors.assign(kQuerySpeedFactors.begin(), kQuerySpeedFactors.end());
 }
 
-ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result) {
-  ItemVariants out;
-  for (size_t i = 0; i < options.phase_offsets.size() && i < result->phase_variants.size(); ++i) {
-    if (result->phase_variants[i].empty()) continue;
-    out.emplace_back(PhaseOffsetSeconds(options.phase_offsets[i]),
-                     std::move(result->phase_variants[i]));
+namespace {
+
+// Moves `items[i]` (and its weights, if `weights` has as many entries) into `out`, at `at[i]`,
+// skipping empty ones.
+void TakeVersions(const std::vector<double>& at, std::vector<std::vector<uint32_t>>* items,
+                  std::vector<std::vector<uint8_t>>* weights, ItemVariants* out) {
+  for (size_t i = 0; i < at.size() && i < items->size(); ++i) {
+    if ((*items)[i].empty()) continue;
+    WeightedItems v;
+    v.items = std::move((*items)[i]);
+    if (weights != nullptr && weights->size() == items->size())
+      v.weights = std::move((*weights)[i]);
+    out->emplace_back(at[i], std::move(v));
   }
-  result->phase_variants.clear();
+  items->clear();
+  if (weights != nullptr) weights->clear();
+}
+
+}  // namespace
+
+ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result) {
+  std::vector<double> starts;
+  for (int k : options.phase_offsets) starts.push_back(PhaseOffsetSeconds(k));
+  ItemVariants out;
+  TakeVersions(starts, &result->phase_variants, &result->phase_variant_weights, &out);
   if (!result->noise_reduced_items.empty()) {
-    out.emplace_back(0.0, std::move(result->noise_reduced_items));
+    WeightedItems v;
+    v.items = std::move(result->noise_reduced_items);
+    v.weights = std::move(result->noise_reduced_weights);
+    out.emplace_back(0.0, std::move(v));
   }
   result->noise_reduced_items.clear();
-  for (size_t i = 0;
-       i < options.phase_offsets.size() && i < result->noise_reduced_phase_variants.size(); ++i) {
-    if (result->noise_reduced_phase_variants[i].empty()) continue;
-    out.emplace_back(PhaseOffsetSeconds(options.phase_offsets[i]),
-                     std::move(result->noise_reduced_phase_variants[i]));
-  }
-  result->noise_reduced_phase_variants.clear();
+  result->noise_reduced_weights.clear();
+  TakeVersions(starts, &result->noise_reduced_phase_variants, &result->noise_reduced_phase_weights,
+               &out);
   return out;
 }
 
 ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result) {
   ItemVariants out;
-  for (size_t i = 0; i < options.speed_factors.size() && i < result->speed_variants.size(); ++i) {
-    if (result->speed_variants[i].empty()) continue;
-    out.emplace_back(options.speed_factors[i], std::move(result->speed_variants[i]));
-  }
-  result->speed_variants.clear();
+  TakeVersions(options.speed_factors, &result->speed_variants, nullptr, &out);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/fingerprint_types.h"
 #include "fingerprint/fingerprinter.h"
 
 namespace trainspotter {
@@ -26,8 +27,9 @@ inline constexpr std::array<int, 3> kQueryPhaseOffsets = {341, 682, 1024};
 // closest to 1 first (the cascade stops at the first member).
 inline constexpr std::array<double, 4> kQuerySpeedFactors = {1.01, 0.99, 1.02, 0.98};
 
-// (start seconds or speed factor, items), as MatchQuery / CatalogQuery take them.
-using ItemVariants = std::vector<std::pair<double, std::vector<uint32_t>>>;
+// (start seconds or speed factor, items with their bit weights if any), as MatchQuery /
+// CatalogQuery take them.
+using ItemVariants = std::vector<std::pair<double, WeightedItems>>;
 
 // Asks for the phase variants above (options->phase_offsets) and the noise-reduced variant
 // (options->noise_reduced_variant); speed factors are left alone because the server's MatchAudio
@@ -48,6 +50,7 @@ inline double PhaseOffsetSeconds(int samples) {
 // variant as one more version of the query starting that many seconds in, and the noise-reduced
 // one starts where the plain query does. Empty variants (audio too short for that phase) are
 // dropped, as the server refuses them; every path drops them alike, so answers stay the same.
+// Each carries its bit weights when the result has them (FingerprintOptions::bit_weights).
 ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result);
 // Moves result->speed_variants out as (factor, items), in the order of options.speed_factors,
 // dropping empty ones likewise.

@@ -332,6 +332,7 @@ class SqliteCatalog : public Catalog {
     }
     MatchQuery mq;
     mq.items = query.items;
+    mq.weights = query.weights;
     mq.speed_variants = query.speed_variants;
     mq.phase_variants = query.phase_variants;
     mq.deferred_variants = query.deferred_variants;

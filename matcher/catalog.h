@@ -72,13 +72,14 @@ struct CatalogMatchResult {
 
 struct CatalogQuery {
   std::vector<uint32_t> items;
-  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;  // see MatchQuery
+  std::vector<uint8_t> weights;       // see MatchQuery
+  QueryVersions speed_variants;       // see MatchQuery
   std::vector<std::string> datasets;  // empty = all
   int max_matches = 10;
   absl::Time deadline = absl::InfiniteFuture();
   // Also return the best alignments that fail the decision (member = false), for diagnostics.
   bool include_non_members = false;
-  std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;  // see MatchQuery
+  QueryVersions phase_variants;                                          // see MatchQuery
   bool exhaustive = false;                                               // see MatchQuery
   std::function<absl::StatusOr<DeferredVariants>()> deferred_variants;   // see MatchQuery
   int deferred_versions = 0;                                             // see MatchQuery

@@ -107,6 +107,62 @@ double LogChanceTransitions(const SegmentEvidence& e) {
   return LogUpperTail(count, p, static_cast<double>(e.common_flips)) / kTransitionDependence;
 }
 
+// LogUpperTail for weighted trials: count[b][l] trials at position b with success chance p[b],
+// each success worth l / kMaxBitWeight, the whole of position b's sum discounted by scale[b]:
+// log P(sum >= k) <= min over t > 0 of -t k + sum_b scale[b] sum_l count[b][l]
+// log(1 - p[b] + p[b] e^(t l / kMaxBitWeight)).
+using WeightCounts = std::array<std::array<double, kMaxBitWeight + 1>, 32>;
+double LogUpperTailWeighted(const WeightCounts& count, const std::array<double, 32>& p, double k) {
+  double mean = 0, top = 0;
+  for (int b = 0; b < 32; ++b) {
+    for (int l = 1; l <= kMaxBitWeight; ++l) {
+      const double w = static_cast<double>(l) / kMaxBitWeight;
+      mean += count[b][l] * w * p[b];
+      top += count[b][l] * w;
+    }
+  }
+  if (k <= mean || top <= 0) return 0.0;
+  if (k >= top) {  // every weighted trial succeeded
+    double all = 0;
+    for (int b = 0; b < 32; ++b) {
+      for (int l = 1; l <= kMaxBitWeight; ++l) all += count[b][l] * std::log(p[b]);
+    }
+    return all;
+  }
+  std::array<double, kMaxBitWeight + 1> u{};
+  auto set_u = [&](double t) {
+    for (int l = 1; l <= kMaxBitWeight; ++l) u[l] = std::exp(t * l / kMaxBitWeight);
+  };
+  auto tilted_mean = [&](double t) {
+    set_u(t);
+    double m = 0;
+    for (int b = 0; b < 32; ++b) {
+      if (p[b] <= 0) continue;
+      for (int l = 1; l <= kMaxBitWeight; ++l) {
+        if (count[b][l] == 0) continue;
+        const double x = p[b] * u[l];
+        m += count[b][l] * (static_cast<double>(l) / kMaxBitWeight) * x / (1 - p[b] + x);
+      }
+    }
+    return m;
+  };
+  double lo = 0, hi = 1;
+  while (tilted_mean(hi) < k && hi < 4096) hi *= 2;
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (tilted_mean(mid) < k ? lo : hi) = mid;
+  }
+  const double t = 0.5 * (lo + hi);
+  set_u(t);
+  double log_mgf = 0;
+  for (int b = 0; b < 32; ++b) {
+    for (int l = 1; l <= kMaxBitWeight; ++l) {
+      if (count[b][l] > 0) log_mgf += count[b][l] * std::log(1 - p[b] + p[b] * u[l]);
+    }
+  }
+  return std::min(0.0, -t * k + log_mgf);
+}
+
 double LogChanceBitErrors(const SegmentEvidence& e) {
   if (e.items <= 0) return 0.0;
   const double n = static_cast<double>(e.items);
@@ -118,6 +174,24 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
   // at a position expected to agree count against the match.
   std::array<double, 32> count{}, p{};
   double agreements = 0;
+  if (e.bits_by_position && e.weighted) {
+    // As below, each item's agreement weighed by its bit's weight; the run discount
+    // (count[b] / n trials per item) scales each position's weighted trials alike.
+    WeightCounts weighted{};
+    for (int b = 0; b < 32; ++b) {
+      const double expected =
+          ExpectedErrorRate(e.query_ones_by_bit[b] / n, e.reference_ones_by_bit[b] / n);
+      if (expected < kCertain || expected > 1 - kCertain) continue;
+      const double runs = e.query_flips_by_bit[b] + e.reference_flips_by_bit[b] + 2.0;
+      const double discount = std::min(n, runs / kRunDependence) / n;
+      p[b] = 1 - expected;
+      for (int l = 1; l <= kMaxBitWeight; ++l) {
+        weighted[b][l] = discount * e.items_by_weight[b][l];
+        agreements += discount * e.agreements_by_weight[b][l] * l / kMaxBitWeight;
+      }
+    }
+    return LogUpperTailWeighted(weighted, p, agreements);
+  }
   if (e.bits_by_position) {
     for (int b = 0; b < 32; ++b) {
       const double expected =
@@ -144,8 +218,9 @@ double LogChanceBitErrors(const SegmentEvidence& e) {
 }  // namespace
 
 SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
-                              int32_t offset) {
+                              int32_t offset, const uint8_t* weights) {
   SegmentEvidence e;
+  e.weighted = weights != nullptr;
   for (int64_t i = qb; i < qe; ++i) {
     const uint32_t qi = q[i], ri = r[i + offset];
     if (qi == kSilenceItem && ri == kSilenceItem) {
@@ -159,6 +234,14 @@ SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, 
       e.query_ones_by_bit[b] += static_cast<int32_t>((qi >> b) & 1u);
       e.reference_ones_by_bit[b] += static_cast<int32_t>((ri >> b) & 1u);
       e.bit_errors_by_bit[b] += static_cast<int32_t>((x >> b) & 1u);
+    }
+    if (weights != nullptr) {
+      const uint8_t* w = weights + 32 * i;
+      for (int b = 0; b < 32; ++b) {
+        const int l = std::min<int>(w[b], kMaxBitWeight);
+        ++e.items_by_weight[b][l];
+        e.agreements_by_weight[b][l] += static_cast<int32_t>(((x >> b) & 1u) ^ 1u);
+      }
     }
   }
   if (e.items > 0) {
@@ -190,6 +273,21 @@ SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, 
     ++e.flip_pairs;
   }
   return e;
+}
+
+double StrongBitErrorRate(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
+                          int32_t offset, const uint8_t* weights) {
+  int64_t strong = 0, errors = 0;
+  for (int64_t i = qb; i < qe; ++i) {
+    const uint32_t x = q[i] ^ r[i + offset];
+    const uint8_t* w = weights + 32 * i;
+    for (int b = 0; b < 32; ++b) {
+      if (w[b] < kStrongBitWeight) continue;
+      ++strong;
+      errors += (x >> b) & 1u;
+    }
+  }
+  return strong > 0 ? static_cast<double>(errors) / static_cast<double>(strong) : 1.0;
 }
 
 double LogChanceAgreement(const SegmentEvidence& e) {

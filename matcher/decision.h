@@ -48,6 +48,12 @@ struct SegmentEvidence {
   std::array<int32_t, 32> query_ones_by_bit{};
   std::array<int32_t, 32> reference_ones_by_bit{};
   bool bits_by_position = false;
+  // With the query's bit weights (CountEvidence's `weights`): per bit position and weight
+  // (0..kMaxBitWeight), the items counted and those of them that agree. The bit test then
+  // weighs each agreement by its weight (LogChanceAgreement). False: every bit at full weight.
+  bool weighted = false;
+  std::array<std::array<int32_t, kMaxBitWeight + 1>, 32> items_by_weight{};
+  std::array<std::array<int32_t, kMaxBitWeight + 1>, 32> agreements_by_weight{};
   // Bit errors expected between unrelated audio with the same per-bit statistics: for each of
   // the 32 bit positions, items * (pq (1 - pr) + pr (1 - pq)) where pq, pr are the fractions of
   // items with that bit set in the query and reference segments. Silence against silence
@@ -59,23 +65,51 @@ struct SegmentEvidence {
 // qe + offset) (both arrays must hold those items). Transitions include the pair that ends at
 // the segment's first item when both items before it exist. Items that are kSilenceItem in both
 // count as silent_items only; a transition is not counted when any of its four items (query and
-// reference, before and after) is kSilenceItem.
+// reference, before and after) is kSilenceItem. `weights`, if not null, are the query's bit
+// weights (32 per query item, as common/fingerprint_types.h lays them out).
 SegmentEvidence CountEvidence(const uint32_t* query, const uint32_t* reference, int64_t qb,
-                              int64_t qe, int32_t offset);
+                              int64_t qe, int32_t offset, const uint8_t* weights = nullptr);
 
 // Natural log of the probability that a non-member segment shows at least this much agreement
 // at one given alignment. Always <= 0.
+//
+// With bit weights, the bit test's statistic is the weighted sum of agreements, each bit's
+// agreement counted with its weight w / kMaxBitWeight, and its tail the Chernoff bound of that
+// sum over independent Bernoulli trials (the same per-position chances and run discount as
+// unweighted). Unrelated audio agrees with the query's reliable bits no more often than with its
+// fragile ones, so the bound holds for any weights fixed by the query alone; shared audio agrees
+// most where the query's bits are reliable, which is where the weights put the evidence.
 double LogChanceAgreement(const SegmentEvidence& e);
+
+// Bit weight from which a query bit counts as strong (StrongBitErrorRate): its filter response
+// lay at least 80% of its thresholds' spread from the threshold that decided it.
+inline constexpr int kStrongBitWeight = 12;
+
+// The weighted bit test is for the same audio under noise, which flips fragile bits and rarely
+// strong ones, over the whole of the query's overlap with the reference. Other audio that shares
+// only a passage with the reference (a theme reprised in another track, a common loop) agrees
+// on strong bits inside that passage just as well, so the matcher weighs a segment's bits only
+// if at most this fraction of the query's strong bits disagree over the whole overlap, and
+// judges it unweighted otherwise. Measured on the accuracy benchmark (docs/decision.md): member
+// clips at 0 dB SNR 0-14% (their noise-reduced versions up to 18%), at 10 dB 0-5%; non-member
+// clips' best alignments mostly 15-50%.
+inline constexpr double kMaxStrongBitErrorRate = 0.15;
+
+// Fraction of the strong query bits (weight >= kStrongBitWeight) of query items [qb, qe) that
+// disagree with reference items [qb + offset, qe + offset); 1 if there are none.
+double StrongBitErrorRate(const uint32_t* query, const uint32_t* reference, int64_t qb, int64_t qe,
+                          int32_t offset, const uint8_t* weights);
 
 // How much the union bound overstates chance, measured on non-member audio. The Chernoff
 // bounds and dependence discounts are upper bounds, and a search's alignments and segment starts
 // overlap heavily. tools/null-calibration.sh queries every 5, 10 and 30 s clip (at a 2-item
-// stride) of each fixture track against a catalogue of the other tracks, plus silence, tones,
-// noise, a sweep and speech: 51,374 non-member queries. With this factor, at every level p from
-// 1e-1 to 1e-4 and every clip length, at most p / 4.98 of them scored a false-match probability
-// at or below p (none below 1e-4): the data needed 5.4e-3 (the bound overstates chance ~185x),
-// and this keeps a 5x margin (docs/decision.md).
-inline constexpr double kNullCalibration = 2.7e-2;
+// stride) of each fixture track, with its bit weights, against a catalogue of the other tracks,
+// plus silence, tones, noise, a sweep and speech: 51,374 non-member queries. With this factor,
+// at every level p from 1e-1 to 1e-4 and every clip length, at most p / 5.13 of them scored a
+// false-match probability at or below p (none below 1e-3): the data needed 1.2e-2, and this
+// keeps a 5x margin (docs/decision.md). Unweighted queries alone needed 5.4e-3: the weighted
+// bit test, where it applies, lifts the non-member tail by ~2x, members by far more.
+inline constexpr double kNullCalibration = 6.0e-2;
 
 // Per-query false-match probability: the single-alignment chance times `comparisons` (every
 // alignment and segment start the search could have picked: reference positions x query

@@ -163,24 +163,24 @@ class FingerprintMatcher : public Matcher {
     // The alignments the last searched version voted for: a phase variant (start > 0) is that
     // version a fraction of an item later, so it is verified at those instead of searched again.
     std::vector<Candidate> voted;
-    auto phase_pass = [&](double start, const std::vector<uint32_t>& items) {
-      return start > 0 ? MatchPass(query, items, 1.0, start, &out, &voted)
-                       : MatchPass(query, items, 1.0, start, &out, nullptr, &voted);
+    auto phase_pass = [&](double start, const WeightedItems& v) {
+      return start > 0 ? MatchPass(query, v.items, v.weights, 1.0, start, &out, &voted)
+                       : MatchPass(query, v.items, v.weights, 1.0, start, &out, nullptr, &voted);
     };
     // Phase variants in order, then speeds, up to the first that finds a member.
-    using Variants = std::vector<std::pair<double, std::vector<uint32_t>>>;
-    auto cascade = [&](const Variants& phases, const Variants& speeds) -> absl::Status {
-      for (const auto& [start, items] : phases) {
+    auto cascade = [&](const QueryVersions& phases, const QueryVersions& speeds) -> absl::Status {
+      for (const auto& [start, version] : phases) {
         if (found()) return absl::OkStatus();
-        TS_RETURN_IF_ERROR(phase_pass(start, items));
+        TS_RETURN_IF_ERROR(phase_pass(start, version));
       }
-      for (const auto& [speed, items] : speeds) {
+      for (const auto& [speed, version] : speeds) {
         if (found()) return absl::OkStatus();
-        TS_RETURN_IF_ERROR(MatchPass(query, items, speed, 0.0, &out));
+        TS_RETURN_IF_ERROR(MatchPass(query, version.items, version.weights, speed, 0.0, &out));
       }
       return absl::OkStatus();
     };
-    TS_RETURN_IF_ERROR(MatchPass(query, query.items, 1.0, 0.0, &out, nullptr, &voted));
+    TS_RETURN_IF_ERROR(
+        MatchPass(query, query.items, query.weights, 1.0, 0.0, &out, nullptr, &voted));
     TS_RETURN_IF_ERROR(cascade(query.phase_variants, query.speed_variants));
     if (!found() && query.deferred_variants) {
       absl::StatusOr<DeferredVariants> more = query.deferred_variants();
@@ -564,8 +564,9 @@ class FingerprintMatcher : public Matcher {
   // One search + verification pass for one version of the query; appends to `out`. With
   // `given`, the search is skipped and those alignments are verified instead; `keep` receives
   // the alignments the search voted for.
-  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items, double speed,
-                         double start, std::vector<SegmentMatch>* out,
+  absl::Status MatchPass(const MatchQuery& query, const std::vector<uint32_t>& items,
+                         const std::vector<uint8_t>& weights, double speed, double start,
+                         std::vector<SegmentMatch>* out,
                          const std::vector<Candidate>* given = nullptr,
                          std::vector<Candidate>* keep = nullptr) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -611,7 +612,7 @@ class FingerprintMatcher : public Matcher {
       if (near || of_slot >= kMaxCandidatesPerReference) continue;
       verified.emplace_back(c.slot, c.offset);
       ++done;
-      Verified v = Verify(items, c.slot, c.offset);
+      Verified v = Verify(items, weights, c.slot, c.offset);
       if (v.slot < 0) continue;
       SegmentMatch m;
       m.key = slots_[v.slot].key;
@@ -671,9 +672,11 @@ class FingerprintMatcher : public Matcher {
   }
 
   // Refines the alignment (slot, offset) and finds its best segment.
-  Verified Verify(const std::vector<uint32_t>& items, int32_t slot_no, int32_t offset0) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+  Verified Verify(const std::vector<uint32_t>& items, const std::vector<uint8_t>& weights,
+                  int32_t slot_no, int32_t offset0) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const Slot& slot = slots_[slot_no];
+    // Weights that do not cover the items (a caller's mistake) are not used.
+    const uint8_t* w = weights.size() == 32 * items.size() ? weights.data() : nullptr;
     const uint32_t* q = items.data();
     const uint32_t* r = index_->items() + slot.start;
     const int64_t nq = static_cast<int64_t>(items.size());
@@ -701,7 +704,13 @@ class FingerprintMatcher : public Matcher {
         }
       }
       if (best_e - best_b < kMinSegmentItems) continue;
-      SegmentEvidence e = CountEvidence(q, r, qa + best_b, qa + best_e, offset);
+      // The bits are weighed only if the whole overlap looks like the same audio under noise
+      // (decision.h); a passage shared with other audio is judged unweighted.
+      const uint8_t* segment_weights =
+          w != nullptr && StrongBitErrorRate(q, r, qa, qb, offset, w) <= kMaxStrongBitErrorRate
+              ? w
+              : nullptr;
+      SegmentEvidence e = CountEvidence(q, r, qa + best_b, qa + best_e, offset, segment_weights);
       const double lc = LogChanceAgreement(e);
       if (best.slot < 0 || lc < best.log_chance) {
         best.slot = slot_no;

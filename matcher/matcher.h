@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/fingerprint_types.h"
 
 namespace trainspotter {
 
@@ -44,17 +45,24 @@ struct MatcherOptions {
   int approximate_stride = 8;
 };
 
+// Versions of a query: (start seconds or speed factor, items with their bit weights if any).
+using QueryVersions = std::vector<std::pair<double, WeightedItems>>;
+
 // Variants of a query (see MatchQuery) that a caller computes on demand.
 struct DeferredVariants {
-  std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;
-  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+  QueryVersions phase_variants;
+  QueryVersions speed_variants;
 };
 
 struct MatchQuery {
   std::vector<uint32_t> items;
+  // Optional bit weights of `items` (common/fingerprint_types.h: 32 per item, or empty = every
+  // bit at full weight); each variant below may carry its own. The decision weighs each bit's
+  // agreement by them (decision.h).
+  std::vector<uint8_t> weights;
   // Optional fingerprints of the same audio re-played at other speeds (factor, items); tried
   // when the plain query finds no member, to undo speed changes of the query.
-  std::vector<std::pair<double, std::vector<uint32_t>>> speed_variants;
+  QueryVersions speed_variants;
   // Optional fingerprints of the same audio starting `seconds` later (start, items): sub-item
   // phases that land closer to a reference's item grid, or (start 0) the audio with its noise
   // floor subtracted. Tried in order when the plain query finds no member, before the speed
@@ -62,7 +70,7 @@ struct MatchQuery {
   // searched before it (the query, or a variant at start 0), verified at the alignments that
   // search voted for: a fraction of an item later, the same audio aligns within the verifier's
   // offset search, and the index is not searched again.
-  std::vector<std::pair<double, std::vector<uint32_t>>> phase_variants;
+  QueryVersions phase_variants;
   // Optional: more variants, computed only if none of the versions above finds a member (a
   // caller that holds the audio defers the work). Called at most once; its phase variants are
   // then tried, then its speed variants. It may return at most `deferred_versions` of them in

@@ -159,29 +159,59 @@ absl::StatusOr<Fingerprint> QueryFingerprintFromProto(const v1::MatchFingerprint
   return absl::InvalidArgumentError("no fingerprint: set `compressed` or `raw`");
 }
 
+namespace {
+
+// Bit weights (32 per item, 0..15) <-> the proto's packed form (16 bytes per item: bit 2j's
+// weight in the low nibble of byte j, bit 2j + 1's in the high one).
+std::string PackWeights(const std::vector<uint8_t>& weights) {
+  std::string out(weights.size() / 2, '\0');
+  for (size_t j = 0; j < out.size(); ++j) {
+    out[j] = static_cast<char>((weights[2 * j] & 0x0F) | ((weights[2 * j + 1] & 0x0F) << 4));
+  }
+  return out;
+}
+
+std::vector<uint8_t> UnpackWeights(const std::string& packed) {
+  std::vector<uint8_t> out(2 * packed.size());
+  for (size_t j = 0; j < packed.size(); ++j) {
+    const auto byte = static_cast<uint8_t>(packed[j]);
+    out[2 * j] = byte & 0x0F;
+    out[2 * j + 1] = static_cast<uint8_t>(byte >> 4);
+  }
+  return out;
+}
+
+}  // namespace
+
 QueryVariants QueryVariantsFromProto(const v1::MatchFingerprintRequest& in) {
   QueryVariants out;
+  out.weights = UnpackWeights(in.bit_weights());
   for (const v1::PhaseVariant& variant : in.phase_variants()) {
-    out.phase.emplace_back(variant.start_seconds(),
-                           std::vector<uint32_t>(variant.items().begin(), variant.items().end()));
+    WeightedItems v;
+    v.items.assign(variant.items().begin(), variant.items().end());
+    v.weights = UnpackWeights(variant.bit_weights());
+    out.phase.emplace_back(variant.start_seconds(), std::move(v));
   }
   for (const v1::SpeedVariant& variant : in.speed_variants()) {
-    out.speed.emplace_back(variant.factor(),
-                           std::vector<uint32_t>(variant.items().begin(), variant.items().end()));
+    WeightedItems v;
+    v.items.assign(variant.items().begin(), variant.items().end());
+    out.speed.emplace_back(variant.factor(), std::move(v));
   }
   return out;
 }
 
 void QueryVariantsToProto(const QueryVariants& in, v1::MatchFingerprintRequest* out) {
-  for (const auto& [start, items] : in.phase) {
+  out->set_bit_weights(PackWeights(in.weights));
+  for (const auto& [start, version] : in.phase) {
     v1::PhaseVariant* variant = out->add_phase_variants();
     variant->set_start_seconds(start);
-    variant->mutable_items()->Assign(items.begin(), items.end());
+    variant->mutable_items()->Assign(version.items.begin(), version.items.end());
+    variant->set_bit_weights(PackWeights(version.weights));
   }
-  for (const auto& [factor, items] : in.speed) {
+  for (const auto& [factor, version] : in.speed) {
     v1::SpeedVariant* variant = out->add_speed_variants();
     variant->set_factor(factor);
-    variant->mutable_items()->Assign(items.begin(), items.end());
+    variant->mutable_items()->Assign(version.items.begin(), version.items.end());
   }
 }
 

@@ -30,22 +30,32 @@ absl::Status ValidateSpeedFactors(const std::vector<double>& factors) {
   return absl::OkStatus();
 }
 
+// Bit weights must cover the items exactly (32 per item; the proto packs 16 bytes per item).
+absl::Status ValidateWeights(const std::string& what, const std::vector<uint8_t>& weights,
+                             size_t items) {
+  if (weights.empty() || weights.size() == 32 * items) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, ": bit_weights holds ", weights.size() / 2,
+                                                 " bytes for ", items, " items (16 per item)"));
+}
+
 absl::Status ValidatePhaseVariants(const ItemVariants& variants) {
   if (variants.size() > static_cast<size_t>(kMaxPhaseVariants)) {
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxPhaseVariants, " phase variants, got ", variants.size()));
   }
   for (size_t i = 0; i < variants.size(); ++i) {
-    const auto& [start, items] = variants[i];
+    const auto& [start, version] = variants[i];
     // A phase is a fraction of an item (~0.124 s); a second leaves room for any client's grid
     // while keeping query times honest.
     if (!(start >= 0 && start < 1)) {
       return absl::InvalidArgumentError(
           absl::StrCat("phase variant ", i, ": start_seconds ", start, " is outside [0, 1)"));
     }
-    if (items.empty()) {
+    if (version.items.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("phase variant ", i, " has no items"));
     }
+    TS_RETURN_IF_ERROR(
+        ValidateWeights(absl::StrCat("phase variant ", i), version.weights, version.items.size()));
   }
   return absl::OkStatus();
 }
@@ -65,15 +75,17 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchFingerprint(const Fingerprint& fi
     return absl::InvalidArgumentError("duration must be a non-negative number of seconds");
   }
   std::vector<double> factors;
-  for (const auto& [factor, items] : variants.speed) factors.push_back(factor);
+  for (const auto& [factor, version] : variants.speed) factors.push_back(factor);
   TS_RETURN_IF_ERROR(ValidateSpeedFactors(factors));
   TS_RETURN_IF_ERROR(ValidatePhaseVariants(variants.phase));
+  TS_RETURN_IF_ERROR(ValidateWeights("fingerprint", variants.weights, fingerprint.items.size()));
   if (absl::Now() >= spec.deadline) {
     return absl::DeadlineExceededError("deadline passed before matching started");
   }
 
   CatalogQuery query;
   query.items = fingerprint.items;
+  query.weights = std::move(variants.weights);
   query.phase_variants = std::move(variants.phase);
   query.speed_variants = std::move(variants.speed);
   query.deferred_variants = std::move(variants.deferred);
@@ -116,6 +128,7 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
                       fingerprinter_->FingerprintBuffer(bytes, name, options));
 
   QueryVariants variants;
+  variants.weights = std::move(fp.weights);
   if (fp.variants_deferred()) {
     variants.deferred_count = DeferredVariantCount(options);
     variants.deferred =

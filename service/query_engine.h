@@ -32,6 +32,9 @@ inline constexpr int kMaxPhaseVariants = 8;
 struct QueryVariants {
   ItemVariants phase;  // (start seconds, items): sub-item phases
   ItemVariants speed;  // (factor, items): other speeds
+  // The plain fingerprint's bit weights (common/fingerprint_types.h), if known; empty = every
+  // bit at full weight.
+  std::vector<uint8_t> weights;
   // More, computed only if those find no member (MatchQuery::deferred_variants): the server's
   // own, for audio it decoded; never a client's.
   std::function<absl::StatusOr<DeferredVariants>()> deferred;

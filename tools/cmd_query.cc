@@ -156,6 +156,7 @@ int RunQuery(int argc, char** argv) {
       }
       o.duration = fp->fingerprint.duration_seconds;
       q.items = std::move(fp->fingerprint.items);
+      q.weights = std::move(fp->weights);
       if (fp->variants_deferred()) {
         q.deferred_versions = DeferredVariantCount(fo);
         q.deferred_variants =

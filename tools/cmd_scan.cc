@@ -462,6 +462,7 @@ int RunScan(int argc, char** argv) {
       RemoteQuery query;
       query.file_name = file;
       query.fingerprint = std::move(fp->fingerprint);
+      query.variants.weights = std::move(fp->weights);
       query.variants.phase = TakePhaseVariants(options, &*fp);
       query.variants.speed = TakeSpeedVariants(options, &*fp);
       query.datasets = datasets;

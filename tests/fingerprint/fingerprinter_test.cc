@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/fingerprint_types.h"
+#include "fingerprint/bit_weights.h"
 #include "fingerprint/noise_reduction.h"
 #include "gtest/gtest.h"
 #include "tests/testing/audio_synth.h"
@@ -247,6 +248,58 @@ TEST(FingerprintAudioSourceTest, DeferredVariantsAreThoseComputedWhileStreaming)
   // Once only: a second call finds nothing deferred and changes nothing.
   ASSERT_TRUE(ComputeDeferredVariants("fake", options, &*lazy).ok());
   EXPECT_EQ(lazy->speed_variants, eager->speed_variants);
+}
+
+// With bit_weights, every version computed from the held audio carries the weights of its own
+// items (ComputeBitWeights of the audio it was computed from); the speed variants carry none.
+// Deferred or not, they are the same.
+TEST(FingerprintAudioSourceTest, BitWeightsComeWithEveryVersionOfHeldAudio) {
+  const std::vector<int16_t> pcm = SynthesizeMusic(12, kRate, 1, 29);
+  FingerprintOptions options;
+  options.max_seconds = 10;
+  options.speed_factors = {1.02};
+  options.phase_offsets = {341, 1024};
+  options.noise_reduced_variant = true;
+  options.bit_weights = true;
+  FakeAudioSource source(pcm, kRate, 1000);
+  auto eager = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(eager.ok()) << eager.status();
+  const absl::Span<const int16_t> held(pcm.data(), 10 * kRate);
+  auto plain = ComputeBitWeights(held, eager->fingerprint.items);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(eager->weights, *plain);
+  EXPECT_EQ(eager->weights.size(), 32 * eager->fingerprint.items.size());
+  ASSERT_EQ(eager->phase_variant_weights.size(), 2u);
+  for (size_t p = 0; p < 2; ++p) {
+    const size_t k = static_cast<size_t>(options.phase_offsets[p]);
+    auto w = ComputeBitWeights(held.subspan(k), eager->phase_variants[p]);
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(eager->phase_variant_weights[p], *w) << "k = " << k;
+  }
+  auto reduced = ReduceStationaryNoise(held);
+  ASSERT_TRUE(reduced.ok());
+  auto nr = ComputeBitWeights(*reduced, eager->noise_reduced_items);
+  ASSERT_TRUE(nr.ok());
+  EXPECT_EQ(eager->noise_reduced_weights, *nr);
+  EXPECT_EQ(eager->noise_reduced_phase_weights.size(), 2u);
+
+  options.defer_variants = true;
+  FakeAudioSource again(pcm, kRate, 777);
+  auto lazy = FingerprintAudioSource(again, "fake", options);
+  ASSERT_TRUE(lazy.ok()) << lazy.status();
+  EXPECT_EQ(lazy->weights, eager->weights);  // the plain fingerprint's come at once
+  EXPECT_TRUE(lazy->phase_variant_weights.empty());
+  ASSERT_TRUE(ComputeDeferredVariants("fake", options, &*lazy).ok());
+  EXPECT_EQ(lazy->phase_variant_weights, eager->phase_variant_weights);
+  EXPECT_EQ(lazy->noise_reduced_weights, eager->noise_reduced_weights);
+  EXPECT_EQ(lazy->noise_reduced_phase_weights, eager->noise_reduced_phase_weights);
+
+  // Not asked for: none.
+  options.bit_weights = false;
+  FakeAudioSource third(pcm, kRate, 1000);
+  auto none = FingerprintAudioSource(third, "fake", options);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->weights.empty());
 }
 
 TEST(FingerprintAudioSourceTest, DeferredVariantsKeepTheDecodeLimits) {

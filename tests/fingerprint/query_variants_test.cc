@@ -22,22 +22,22 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   // The noise-reduced fingerprint comes next, on the plain query's timing, then its phases.
   ASSERT_EQ(phase.size(), 5u);
   EXPECT_DOUBLE_EQ(phase[0].first, 341.0 / 11025);
-  EXPECT_EQ(phase[0].second, std::vector<uint32_t>{1});
+  EXPECT_EQ(phase[0].second.items, std::vector<uint32_t>{1});
   EXPECT_DOUBLE_EQ(phase[1].first, 1024.0 / 11025);
-  EXPECT_EQ(phase[1].second, std::vector<uint32_t>{3});
+  EXPECT_EQ(phase[1].second.items, std::vector<uint32_t>{3});
   EXPECT_DOUBLE_EQ(phase[2].first, 0.0);
-  EXPECT_EQ(phase[2].second, (std::vector<uint32_t>{9, 9}));
+  EXPECT_EQ(phase[2].second.items, (std::vector<uint32_t>{9, 9}));
   EXPECT_DOUBLE_EQ(phase[3].first, 682.0 / 11025);
-  EXPECT_EQ(phase[3].second, std::vector<uint32_t>{10});
+  EXPECT_EQ(phase[3].second.items, std::vector<uint32_t>{10});
   EXPECT_DOUBLE_EQ(phase[4].first, 1024.0 / 11025);
-  EXPECT_EQ(phase[4].second, std::vector<uint32_t>{11});
+  EXPECT_EQ(phase[4].second.items, std::vector<uint32_t>{11});
   EXPECT_TRUE(result.noise_reduced_items.empty());
   EXPECT_TRUE(result.noise_reduced_phase_variants.empty());
   ItemVariants speed = TakeSpeedVariants(options, &result);
   ASSERT_EQ(speed.size(), 3u);
   EXPECT_DOUBLE_EQ(speed[0].first, kQuerySpeedFactors[0]);
   EXPECT_DOUBLE_EQ(speed[2].first, kQuerySpeedFactors[3]);
-  EXPECT_EQ(speed[2].second, std::vector<uint32_t>{7});
+  EXPECT_EQ(speed[2].second.items, std::vector<uint32_t>{7});
   // Phases only (the server's MatchAudio): the client's speeds stay untouched.
   FingerprintOptions server;
   server.speed_factors = {1.05};
@@ -46,6 +46,31 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   EXPECT_EQ(server.phase_offsets.size(), kQueryPhaseOffsets.size());
   EXPECT_TRUE(server.noise_reduced_variant);
   EXPECT_TRUE(options.noise_reduced_variant);
+  EXPECT_TRUE(server.bit_weights);
+  EXPECT_TRUE(options.bit_weights);
+}
+
+// Each phase and noise-reduced version carries its own bit weights, dropped with it when empty;
+// weights that do not match the variants one for one are not handed out.
+TEST(QueryVariantsTest, EachVersionCarriesItsOwnWeights) {
+  FingerprintOptions options;
+  RequestPhaseVariants(&options);
+  FingerprintResult result;
+  result.phase_variants = {{1}, {}, {3}};
+  result.phase_variant_weights = {std::vector<uint8_t>(32, 1), {}, std::vector<uint8_t>(32, 3)};
+  result.noise_reduced_items = {9};
+  result.noise_reduced_weights = std::vector<uint8_t>(32, 9);
+  result.noise_reduced_phase_variants = {{10}, {11}, {12}};
+  result.noise_reduced_phase_weights = {std::vector<uint8_t>(32, 10)};  // not one per variant
+  ItemVariants phase = TakePhaseVariants(options, &result);
+  ASSERT_EQ(phase.size(), 6u);
+  EXPECT_EQ(phase[0].second.weights, std::vector<uint8_t>(32, 1));
+  EXPECT_EQ(phase[1].second.weights, std::vector<uint8_t>(32, 3));
+  EXPECT_EQ(phase[2].second.weights, std::vector<uint8_t>(32, 9));
+  for (size_t i = 3; i < phase.size(); ++i) EXPECT_TRUE(phase[i].second.weights.empty()) << i;
+  EXPECT_TRUE(result.phase_variant_weights.empty());
+  EXPECT_TRUE(result.noise_reduced_weights.empty());
+  EXPECT_TRUE(result.noise_reduced_phase_weights.empty());
 }
 
 }  // namespace

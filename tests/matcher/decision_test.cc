@@ -6,7 +6,9 @@
 #include <random>
 #include <vector>
 
+#include "common/fingerprint_types.h"
 #include "gtest/gtest.h"
+#include "tests/testing/random_items.h"
 
 namespace trainspotter {
 namespace {
@@ -249,6 +251,93 @@ TEST(DecisionTest, FalseMatchProbabilityIsProportionalToComparisons) {
   ASSERT_GT(p1, 0.0);
   ASSERT_LT(p2, 1.0);
   EXPECT_NEAR(p2 / p1, 2.0, 1e-9);
+}
+
+// Music-like items: each bit flips with chance 1/8 per item.
+std::vector<uint32_t> MusicLike(std::mt19937* rng, int items) {
+  std::vector<uint32_t> out(static_cast<size_t>(items));
+  uint32_t item = (*rng)();
+  for (uint32_t& x : out) {
+    item ^= (*rng)() & (*rng)() & (*rng)();
+    x = item;
+  }
+  return out;
+}
+
+SegmentEvidence CountWeighted(const std::vector<uint32_t>& q, const std::vector<uint32_t>& r,
+                              const std::vector<uint8_t>& w) {
+  return CountEvidence(q.data(), r.data(), 0, static_cast<int64_t>(q.size()), 0, w.data());
+}
+
+TEST(DecisionTest, FullWeightsGiveTheUnweightedEvidence) {
+  // Every bit at full weight is the unweighted test: the same evidence, to rounding.
+  std::mt19937 rng(21);
+  for (double ber : {0.05, 0.2, 0.35}) {
+    const std::vector<uint32_t> ref = MusicLike(&rng, 60);
+    const std::vector<uint32_t> query = ::trainspotter::testing::WithBitErrors(ref, ber, rng);
+    const std::vector<uint8_t> full(32 * query.size(), kMaxBitWeight);
+    const SegmentEvidence weighted = CountWeighted(query, ref, full);
+    EXPECT_TRUE(weighted.weighted);
+    EXPECT_NEAR(LogChanceAgreement(weighted), LogChanceAgreement(Count(query, ref)), 1e-6) << ber;
+  }
+}
+
+TEST(DecisionTest, WeighingFragileBitsDownStrengthensANoisyCopy) {
+  // Noise flips the fragile bits (those it can tip over a threshold): 40% of them here, 3% of
+  // the strong ones. Weighing each bit by how fragile it is finds the copy where the unweighted
+  // test only suspects it; weights that do not say which bits are fragile add nothing.
+  std::mt19937 rng(23);
+  const std::vector<uint32_t> ref = MusicLike(&rng, 40);
+  std::vector<uint32_t> query = ref;
+  std::vector<uint8_t> weights(32 * ref.size());
+  std::bernoulli_distribution fragile(0.5), flip_fragile(0.4), flip_strong(0.03);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    for (int b = 0; b < 32; ++b) {
+      const bool weak = fragile(rng);
+      weights[32 * i + b] = weak ? 1 : kMaxBitWeight;
+      if (weak ? flip_fragile(rng) : flip_strong(rng)) query[i] ^= 1u << b;
+    }
+  }
+  const double unweighted = LogChanceAgreement(Count(query, ref));
+  const double weighted = LogChanceAgreement(CountWeighted(query, ref, weights));
+  EXPECT_LT(weighted, unweighted - std::log(1e3));  // at least 3 decades more evidence
+  std::vector<uint8_t> uninformed(weights.size());
+  for (uint8_t& w : uninformed) w = fragile(rng) ? 1 : kMaxBitWeight;
+  EXPECT_GT(LogChanceAgreement(CountWeighted(query, ref, uninformed)), weighted + std::log(1e3));
+}
+
+TEST(DecisionTest, WeightedChanceIsABoundForUnrelatedAudio) {
+  // However the query's bits are weighed, unrelated audio agrees with it no more often than the
+  // bound claims: of 2000 unrelated pairs with random weights, at most about p of them score a
+  // single-alignment chance at or below p.
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> weight(0, kMaxBitWeight);
+  const int trials = 2000;
+  int below_1e1 = 0, below_1e2 = 0, below_1e3 = 0;
+  for (int t = 0; t < trials; ++t) {
+    const std::vector<uint32_t> query = MusicLike(&rng, 40), ref = MusicLike(&rng, 40);
+    std::vector<uint8_t> w(32 * query.size());
+    for (uint8_t& x : w) x = static_cast<uint8_t>(weight(rng));
+    const double chance = std::exp(LogChanceAgreement(CountWeighted(query, ref, w)));
+    below_1e1 += chance <= 1e-1;
+    below_1e2 += chance <= 1e-2;
+    below_1e3 += chance <= 1e-3;
+  }
+  EXPECT_LE(below_1e1, trials / 10);
+  EXPECT_LE(below_1e2, trials / 100);
+  EXPECT_LE(below_1e3, 2 + trials / 1000);
+}
+
+TEST(DecisionTest, StrongBitErrorRateCountsOnlyStrongBits) {
+  const std::vector<uint32_t> ref = {0x0000FFFFu, 0x12345678u};
+  // Item 0: bits 0-7 strong, 4 of them wrong; bits 8-31 weak and all wrong. Item 1: no strong
+  // bits.
+  const std::vector<uint32_t> query = {ref[0] ^ 0xFFFFFF0Fu, ref[1] ^ 0xFFFFFFFFu};
+  std::vector<uint8_t> w(64, kStrongBitWeight - 1);
+  for (int b = 0; b < 8; ++b) w[b] = kStrongBitWeight;
+  EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 0, 2, 0, w.data()), 0.5);
+  // No strong bits at all: nothing says the copy is clean.
+  EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 1, 2, 0, w.data()), 1.0);
 }
 
 }  // namespace

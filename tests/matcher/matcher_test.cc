@@ -220,14 +220,56 @@ TEST_F(MatcherTest, TheSameAudioInManyReferencesIsListedInEveryOne) {
   ExpectEveryCopyListed(matcher_.get(), /*exhaustive=*/true);
 }
 
+// A noisy copy whose errors fall on its fragile bits: with the bit weights that say so, the
+// match is far stronger than without. A query that shares only a passage with the reference
+// (the rest is other audio) is judged unweighted, however its bits are weighted: inside the
+// passage its strong bits agree as a copy's would, over the whole overlap they do not.
+TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
+  std::mt19937 rng(41);
+  const std::vector<uint32_t> ref(refs_[7].begin() + 100, refs_[7].begin() + 180);
+  std::vector<uint32_t> copy = ref;
+  std::vector<uint8_t> weights(32 * ref.size());
+  std::bernoulli_distribution fragile(0.5), flip_fragile(0.45), flip_strong(0.03);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    for (int b = 0; b < 32; ++b) {
+      const bool weak = fragile(rng);
+      weights[32 * i + b] = weak ? 1 : kMaxBitWeight;
+      if (weak ? flip_fragile(rng) : flip_strong(rng)) copy[i] ^= 1u << b;
+    }
+  }
+  auto best = [&](const std::vector<uint32_t>& items, const std::vector<uint8_t>& w) {
+    MatchQuery q;
+    q.items = items;
+    q.weights = w;
+    q.include_non_members = true;
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && !r->empty() ? (*r)[0] : SegmentMatch();
+  };
+  const SegmentMatch unweighted = best(copy, {});
+  const SegmentMatch weighted = best(copy, weights);
+  EXPECT_EQ(weighted.key, 1007);
+  EXPECT_TRUE(weighted.member);
+  EXPECT_LT(weighted.log10_chance, unweighted.log10_chance - 3);
+
+  // The middle 30 items shared, the rest other audio.
+  std::vector<uint32_t> passage = RandomWalk(rng, ref.size());
+  std::copy(copy.begin() + 25, copy.begin() + 55, passage.begin() + 25);
+  const SegmentMatch shared_unweighted = best(passage, {});
+  const SegmentMatch shared_weighted = best(passage, weights);
+  ASSERT_EQ(shared_unweighted.key, 1007);
+  EXPECT_EQ(shared_weighted.key, 1007);
+  EXPECT_EQ(shared_weighted.log10_chance, shared_unweighted.log10_chance);
+  EXPECT_EQ(shared_weighted.false_match_probability, shared_unweighted.false_match_probability);
+}
+
 TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheStart) {
   std::mt19937 rng(31);
   const std::vector<uint32_t> clip = WithBitErrors(
       std::vector<uint32_t>(refs_[3].begin() + 200, refs_[3].begin() + 260), 0.1, rng);
   const std::vector<uint32_t> unrelated = RandomWalk(rng, 60);
   int calls = 0;
-  auto deferred = [&](std::vector<std::pair<double, std::vector<uint32_t>>> phases,
-                      std::vector<std::pair<double, std::vector<uint32_t>>> speeds) {
+  auto deferred = [&](QueryVersions phases, QueryVersions speeds) {
     return [&calls, phases, speeds]() -> absl::StatusOr<DeferredVariants> {
       ++calls;
       return DeferredVariants{phases, speeds};
@@ -235,10 +277,8 @@ TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheSt
   };
   // The same query with its variants given up front, and deferred: the same answer, to the
   // bit. `plain` is what the plain pass sees.
-  auto expect_same = [&](const std::vector<uint32_t>& plain,
-                         const std::vector<std::pair<double, std::vector<uint32_t>>>& phases,
-                         const std::vector<std::pair<double, std::vector<uint32_t>>>& speeds,
-                         int expected_calls) {
+  auto expect_same = [&](const std::vector<uint32_t>& plain, const QueryVersions& phases,
+                         const QueryVersions& speeds, int expected_calls) {
     MatchQuery eager;
     eager.items = plain;
     eager.phase_variants = phases;
@@ -266,16 +306,17 @@ TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheSt
     }
   };
   // Found by the plain query: the variants are never computed, yet count in its FMP.
-  expect_same(clip, {{0.03, unrelated}, {0.06, unrelated}}, {{1.02, unrelated}}, 0);
+  expect_same(clip, {{0.03, {unrelated, {}}}, {0.06, {unrelated, {}}}}, {{1.02, {unrelated, {}}}},
+              0);
   // Found only by a deferred variant (one searched: start 0, as the noise-reduced one), or a
   // deferred speed variant.
-  expect_same(unrelated, {{0.0, clip}}, {{1.02, unrelated}}, 1);
-  expect_same(unrelated, {{0.03, unrelated}}, {{1.02, clip}}, 1);
+  expect_same(unrelated, {{0.0, {clip, {}}}}, {{1.02, {unrelated, {}}}}, 1);
+  expect_same(unrelated, {{0.03, {unrelated, {}}}}, {{1.02, {clip, {}}}}, 1);
 
   // More variants than the union bound counted is the caller's bug, reported; so is a failure.
   MatchQuery over;
   over.items = unrelated;
-  over.deferred_variants = deferred({{0.03, clip}, {0.06, clip}}, {});
+  over.deferred_variants = deferred({{0.03, {clip, {}}}, {0.06, {clip, {}}}}, {});
   over.deferred_versions = 1;
   EXPECT_EQ(matcher_->Match(over).status().code(), absl::StatusCode::kInternal);
   MatchQuery failing;
@@ -294,7 +335,7 @@ TEST_F(MatcherTest, APhaseVariantIsVerifiedWhereItsVersionVoted) {
   std::mt19937 rng(37);
   const std::vector<uint32_t> clip(refs_[5].begin() + 300, refs_[5].begin() + 360);
   const std::vector<uint32_t> unrelated = RandomWalk(rng, 60);
-  auto top = [&](std::vector<std::pair<double, std::vector<uint32_t>>> phases) {
+  auto top = [&](QueryVersions phases) {
     MatchQuery q;
     q.items = unrelated;
     q.phase_variants = std::move(phases);
@@ -303,16 +344,16 @@ TEST_F(MatcherTest, APhaseVariantIsVerifiedWhereItsVersionVoted) {
     return r.ok() && !r->empty() ? (*r)[0] : SegmentMatch();
   };
   // Where the plain query voted there is nothing of the clip's reference.
-  EXPECT_FALSE(top({{0.03, clip}}).member);
+  EXPECT_FALSE(top({{0.03, {clip, {}}}}).member);
   // Searched, it is found.
-  const SegmentMatch searched = top({{0.0, clip}});
+  const SegmentMatch searched = top({{0.0, {clip, {}}}});
   EXPECT_TRUE(searched.member);
   EXPECT_EQ(searched.key, 1005);
   // A searched version too damaged to be a member votes for the right alignment; its phase,
   // cleaner, is verified there and found.
   const std::vector<uint32_t> damaged = WithBitErrors(clip, 0.40, rng);
-  EXPECT_FALSE(top({{0.0, damaged}}).member);
-  const SegmentMatch phase = top({{0.0, damaged}, {0.03, clip}});
+  EXPECT_FALSE(top({{0.0, {damaged, {}}}}).member);
+  const SegmentMatch phase = top({{0.0, {damaged, {}}}, {0.03, {clip, {}}}});
   EXPECT_TRUE(phase.member);
   EXPECT_EQ(phase.key, 1005);
   EXPECT_NEAR(phase.query_start, 0.03, 1e-9);

@@ -81,8 +81,11 @@ TEST(ConvertTest, QueryFingerprint) {
 
 TEST(ConvertTest, QueryVariantsRoundTrip) {
   QueryVariants variants;
-  variants.phase = {{0.0309, {1, 2, 3}}, {0.0619, {4, 5}}};
-  variants.speed = {{1.01, {6}}, {0.99, {7, 8}}};
+  std::vector<uint8_t> weights(64);
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<uint8_t>(i % 16);
+  variants.weights = std::vector<uint8_t>(weights.rbegin(), weights.rend());
+  variants.phase = {{0.0309, {{1, 2, 3}, {}}}, {0.0619, {{4, 5}, weights}}};
+  variants.speed = {{1.01, {{6}, {}}}, {0.99, {{7, 8}, {}}}};
   v1::MatchFingerprintRequest request;
   QueryVariantsToProto(variants, &request);
   ASSERT_EQ(request.phase_variants_size(), 2);
@@ -90,7 +93,12 @@ TEST(ConvertTest, QueryVariantsRoundTrip) {
   EXPECT_EQ(request.phase_variants(1).items_size(), 2);
   ASSERT_EQ(request.speed_variants_size(), 2);
   EXPECT_DOUBLE_EQ(request.speed_variants(0).factor(), 1.01);
+  // Bit weights travel packed, two to a byte.
+  EXPECT_EQ(request.bit_weights().size(), 32u);
+  EXPECT_EQ(request.phase_variants(1).bit_weights().size(), 32u);
+  EXPECT_TRUE(request.phase_variants(0).bit_weights().empty());
   QueryVariants back = QueryVariantsFromProto(request);
+  EXPECT_EQ(back.weights, variants.weights);
   EXPECT_EQ(back.phase, variants.phase);
   EXPECT_EQ(back.speed, variants.speed);
   // A request from a client that predates phase variants has none.

@@ -275,7 +275,8 @@ TEST_F(ServerTest, MatchAudioTriesTheQueryPhaseVariants) {
   for (size_t i = 0; i < kQueryPhaseOffsets.size(); ++i) {
     EXPECT_DOUBLE_EQ(query.phase_variants[i].first,
                      kQueryPhaseOffsets[i] / static_cast<double>(kFingerprintSampleRate));
-    EXPECT_EQ(query.phase_variants[i].second, FakePhaseVariant(off_grid, kQueryPhaseOffsets[i]));
+    EXPECT_EQ(query.phase_variants[i].second.items,
+              FakePhaseVariant(off_grid, kQueryPhaseOffsets[i]));
   }
   EXPECT_TRUE(query.speed_variants.empty());  // none asked for
 }
@@ -300,9 +301,9 @@ TEST_F(ServerTest, MatchFingerprintTriesPhaseVariants) {
   const CatalogQuery query = catalog_.last_query();
   ASSERT_EQ(query.phase_variants.size(), 2u);
   EXPECT_DOUBLE_EQ(query.phase_variants[0].first, 0.031);
-  EXPECT_EQ(query.phase_variants[0].second, other);
+  EXPECT_EQ(query.phase_variants[0].second.items, other);
   EXPECT_DOUBLE_EQ(query.phase_variants[1].first, 0.062);
-  EXPECT_EQ(query.phase_variants[1].second, clip);
+  EXPECT_EQ(query.phase_variants[1].second.items, clip);
 }
 
 TEST_F(ServerTest, BadPhaseVariantsAreInvalidArgument) {
@@ -324,6 +325,9 @@ TEST_F(ServerTest, BadPhaseVariantsAreInvalidArgument) {
     variant->mutable_items()->Assign(clip.begin(), clip.end());
   }
   bad.push_back(too_many);
+  auto short_weights = with_phase(0.03, clip);
+  short_weights.mutable_phase_variants(0)->set_bit_weights(std::string(15 * clip.size(), '\x77'));
+  bad.push_back(short_weights);
   const int64_t calls = catalog_.match_calls();
   for (const v1::MatchFingerprintRequest& request : bad) {
     MatchResponse response;
@@ -335,6 +339,18 @@ TEST_F(ServerTest, BadPhaseVariantsAreInvalidArgument) {
         << status.error_message();
   }
   EXPECT_EQ(catalog_.match_calls(), calls);  // refused before matching
+  // So are the plain fingerprint's bit weights, if they do not cover its items.
+  auto bad_plain = FingerprintRequest(clip);
+  bad_plain.set_bit_weights(std::string(3, '\x77'));
+  MatchResponse refused;
+  grpc::Status status =
+      membership_->MatchFingerprint(Context(kQueryKey).get(), bad_plain, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("bit_weights"), std::string::npos)
+      << status.error_message();
+  bad_plain.set_bit_weights(std::string(16 * clip.size(), '\x77'));
+  EXPECT_TRUE(membership_->MatchFingerprint(Context(kQueryKey).get(), bad_plain, &refused).ok());
+  EXPECT_EQ(catalog_.last_query().weights, std::vector<uint8_t>(32 * clip.size(), 7));
 
   // The edges of the range are fine.
   MatchResponse response;
@@ -903,8 +919,9 @@ TEST_F(ServerTest, ClientMatchesAndReportsErrors) {
   RemoteQuery shifted;
   shifted.fingerprint.items = RandomItems(80, 31);
   shifted.variants.phase.emplace_back(
-      0.093, std::vector<uint32_t>(reference_.begin() + 7, reference_.begin() + 87));
-  shifted.variants.speed.emplace_back(1.02, RandomItems(78, 32));
+      0.093,
+      WeightedItems{std::vector<uint32_t>(reference_.begin() + 7, reference_.begin() + 87), {}});
+  shifted.variants.speed.emplace_back(1.02, WeightedItems{RandomItems(78, 32), {}});
   outcome = (*client)->MatchFingerprint(shifted);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_TRUE(outcome->result.member);

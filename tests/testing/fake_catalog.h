@@ -182,8 +182,8 @@ class FakeCatalog : public Catalog {
       double speed, start;
     };
     std::vector<Pass> passes = {{&query.items, 1.0, 0.0}};
-    for (const auto& [start, items] : query.phase_variants) passes.push_back({&items, 1.0, start});
-    for (const auto& [speed, items] : query.speed_variants) passes.push_back({&items, speed, 0.0});
+    for (const auto& [start, v] : query.phase_variants) passes.push_back({&v.items, 1.0, start});
+    for (const auto& [speed, v] : query.speed_variants) passes.push_back({&v.items, speed, 0.0});
     for (const Pass& pass : passes) {
       for (const auto& [key, track] : tracks_) {
         if (!query.datasets.empty() && std::find(query.datasets.begin(), query.datasets.end(),

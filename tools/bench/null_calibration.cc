@@ -24,7 +24,9 @@
 
 #include "CLI/CLI.hpp"
 #include "common/fingerprint_types.h"
+#include "common/status_macros.h"
 #include "fingerprint/audio_source.h"
+#include "fingerprint/bit_weights.h"
 #include "fingerprint/ffmpeg_audio_source.h"
 #include "fingerprint/fingerprinter.h"
 #include "fingerprint/noise_reduction.h"
@@ -48,18 +50,21 @@ absl::StatusOr<std::vector<int16_t>> DecodeAll(const std::string& path) {
 
 // Items [at, at + len) of `pcm`'s fingerprint, computed from that clip's samples alone after
 // noise reduction (as a query of the clip would be); fewer at the end of the file.
-absl::StatusOr<std::vector<uint32_t>> NoiseReducedClip(const std::vector<int16_t>& pcm, size_t at,
-                                                       int len) {
+absl::StatusOr<WeightedItems> NoiseReducedClip(const std::vector<int16_t>& pcm, size_t at, int len,
+                                               bool weights) {
   const size_t begin = at * kItemHopSamples;
   const size_t samples = static_cast<size_t>(len - 1) * kItemHopSamples + kItemSpanSamples;
-  if (begin >= pcm.size()) return std::vector<uint32_t>();
+  if (begin >= pcm.size()) return WeightedItems();
   absl::Span<const int16_t> clip(pcm.data() + begin, std::min(samples, pcm.size() - begin));
   auto reduced = ReduceStationaryNoise(clip);
   if (!reduced.ok()) return reduced.status();
-  auto items = FingerprintPcm(*reduced, kFingerprintSampleRate, 1);
-  if (!items.ok()) return items.status();
-  if (items->size() > static_cast<size_t>(len)) items->resize(static_cast<size_t>(len));
-  return items;
+  WeightedItems out;
+  TS_ASSIGN_OR_RETURN(out.items, FingerprintPcm(*reduced, kFingerprintSampleRate, 1));
+  if (out.items.size() > static_cast<size_t>(len)) out.items.resize(static_cast<size_t>(len));
+  if (weights) {
+    TS_ASSIGN_OR_RETURN(out.weights, ComputeBitWeights(*reduced, out.items));
+  }
+  return out;
 }
 
 int Main(int argc, char** argv) {
@@ -70,6 +75,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> files;
   std::string scores_path;
   bool noise_reduced = false;
+  bool unweighted = false;
   app.add_option("--catalog", catalog_dir, "catalogue (must not contain the files' audio)")
       ->required();
   app.add_option("--stride-items", stride, "items between consecutive clips")
@@ -79,6 +85,8 @@ int Main(int argc, char** argv) {
                  "also write 'items log10_chance fmp file item track_id' per query here");
   app.add_flag("--noise-reduced", noise_reduced,
                "query each clip's noise-reduced fingerprint instead of the plain one");
+  app.add_flag("--unweighted", unweighted,
+               "query without bit weights (as a --fingerprint query is), not with them");
   app.add_option("FILE", files, "non-member audio files")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -104,21 +112,36 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "%s: %s\n", f.c_str(), std::string(items.status().message()).c_str());
       continue;
     }
+    // The whole file's bit weights: a clip's items and weights are its slice of the file's,
+    // both computed from the same frames.
+    std::vector<uint8_t> weights;
+    if (!unweighted) {
+      auto w = ComputeBitWeights(*pcm, *items);
+      if (!w.ok()) {
+        std::fprintf(stderr, "%s: %s\n", f.c_str(), std::string(w.status().message()).c_str());
+        continue;
+      }
+      weights = *std::move(w);
+    }
     for (size_t l = 0; l < lengths.size(); ++l) {
       const int len = lengths[l];
       for (size_t at = 0; at + static_cast<size_t>(len) <= items->size(); at += stride) {
         CatalogQuery q;
         if (noise_reduced) {
-          auto clip = NoiseReducedClip(*pcm, at, len);
+          auto clip = NoiseReducedClip(*pcm, at, len, !unweighted);
           if (!clip.ok()) {
             std::fprintf(stderr, "%s: %s\n", f.c_str(),
                          std::string(clip.status().message()).c_str());
             continue;
           }
-          if (clip->size() < static_cast<size_t>(len) / 2) continue;
-          q.items = *std::move(clip);
+          if (clip->items.size() < static_cast<size_t>(len) / 2) continue;
+          q.items = std::move(clip->items);
+          q.weights = std::move(clip->weights);
         } else {
           q.items.assign(items->begin() + at, items->begin() + at + len);
+          if (!weights.empty()) {
+            q.weights.assign(weights.begin() + 32 * at, weights.begin() + 32 * (at + len));
+          }
         }
         q.include_non_members = true;
         q.max_matches = 1;
