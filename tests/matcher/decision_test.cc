@@ -288,16 +288,10 @@ TEST(DecisionTest, WeighingFragileBitsDownStrengthensANoisyCopy) {
   // test only suspects it; weights that do not say which bits are fragile add nothing.
   std::mt19937 rng(23);
   const std::vector<uint32_t> ref = MusicLike(&rng, 40);
-  std::vector<uint32_t> query = ref;
-  std::vector<uint8_t> weights(32 * ref.size());
-  std::bernoulli_distribution fragile(0.5), flip_fragile(0.4), flip_strong(0.03);
-  for (size_t i = 0; i < ref.size(); ++i) {
-    for (int b = 0; b < 32; ++b) {
-      const bool weak = fragile(rng);
-      weights[32 * i + b] = weak ? 1 : kMaxBitWeight;
-      if (weak ? flip_fragile(rng) : flip_strong(rng)) query[i] ^= 1u << b;
-    }
-  }
+  std::vector<uint8_t> weights;
+  const std::vector<uint32_t> query =
+      ::trainspotter::testing::WithFragileBitErrors(ref, 0.4, 0.03, rng, &weights);
+  std::bernoulli_distribution fragile(0.5);
   const double unweighted = LogChanceAgreement(Count(query, ref));
   const double weighted = LogChanceAgreement(CountWeighted(query, ref, weights));
   EXPECT_LT(weighted, unweighted - std::log(1e3));  // at least 3 decades more evidence

@@ -8,6 +8,7 @@
 #include "common/file_util.h"
 #include "common/fingerprint_types.h"
 #include "gtest/gtest.h"
+#include "matcher/decision.h"
 #include "tests/testing/random_items.h"
 #include "tests/testing/temp_dir.h"
 
@@ -16,6 +17,7 @@ namespace {
 
 using ::trainspotter::testing::RandomWalk;
 using ::trainspotter::testing::WithBitErrors;
+using ::trainspotter::testing::WithFragileBitErrors;
 
 // The same audio in many datasets (one upload scraped into several sets, or re-uploaded many
 // times): a clip of it lists every copy, up to max_matches. 40 copies are more than the
@@ -223,20 +225,13 @@ TEST_F(MatcherTest, TheSameAudioInManyReferencesIsListedInEveryOne) {
 // A noisy copy whose errors fall on its fragile bits: with the bit weights that say so, the
 // match is far stronger than without. A query that shares only a passage with the reference
 // (the rest is other audio) is judged unweighted, however its bits are weighted: inside the
-// passage its strong bits agree as a copy's would, over the whole overlap they do not.
+// passage its strong bits agree as a copy's would, over the whole overlap they do not. So is a
+// copy too short for the strong bits to tell.
 TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
   std::mt19937 rng(41);
   const std::vector<uint32_t> ref(refs_[7].begin() + 100, refs_[7].begin() + 180);
-  std::vector<uint32_t> copy = ref;
-  std::vector<uint8_t> weights(32 * ref.size());
-  std::bernoulli_distribution fragile(0.5), flip_fragile(0.45), flip_strong(0.03);
-  for (size_t i = 0; i < ref.size(); ++i) {
-    for (int b = 0; b < 32; ++b) {
-      const bool weak = fragile(rng);
-      weights[32 * i + b] = weak ? 1 : kMaxBitWeight;
-      if (weak ? flip_fragile(rng) : flip_strong(rng)) copy[i] ^= 1u << b;
-    }
-  }
+  std::vector<uint8_t> weights;
+  const std::vector<uint32_t> copy = WithFragileBitErrors(ref, 0.45, 0.03, rng, &weights);
   auto best = [&](const std::vector<uint32_t>& items, const std::vector<uint8_t>& w) {
     MatchQuery q;
     q.items = items;
@@ -261,6 +256,16 @@ TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
   EXPECT_EQ(shared_weighted.key, 1007);
   EXPECT_EQ(shared_weighted.log10_chance, shared_unweighted.log10_chance);
   EXPECT_EQ(shared_weighted.false_match_probability, shared_unweighted.false_match_probability);
+
+  // A short query (under kMinWeightedOverlapItems) is judged unweighted too: too few strong
+  // bits to tell a copy from similar music.
+  const size_t n = static_cast<size_t>(kMinWeightedOverlapItems) - 8;
+  const std::vector<uint32_t> short_copy(copy.begin(), copy.begin() + n);
+  const std::vector<uint8_t> short_weights(weights.begin(), weights.begin() + 32 * n);
+  const SegmentMatch short_unweighted = best(short_copy, {});
+  const SegmentMatch short_weighted = best(short_copy, short_weights);
+  ASSERT_EQ(short_unweighted.key, 1007);
+  EXPECT_EQ(short_weighted.log10_chance, short_unweighted.log10_chance);
 }
 
 TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheStart) {

@@ -7,6 +7,8 @@
 #include <random>
 #include <vector>
 
+#include "common/fingerprint_types.h"
+
 namespace trainspotter::testing {
 
 inline std::vector<uint32_t> RandomItems(uint32_t seed, size_t n) {
@@ -34,6 +36,24 @@ inline std::vector<uint32_t> WithBitErrors(std::vector<uint32_t> v, double ber, 
   for (uint32_t& x : v) {
     for (int b = 0; b < 32; ++b) {
       if (flip(rng)) x ^= 1u << b;
+    }
+  }
+  return v;
+}
+
+// A noisy copy of `v` as noise damages real audio: each bit is fragile with chance 1/2 (weight 1)
+// or strong (kMaxBitWeight), and flips with chance `fragile_ber` or `strong_ber` accordingly.
+// `weights` receives the bit weights that say which is which (32 per item).
+inline std::vector<uint32_t> WithFragileBitErrors(std::vector<uint32_t> v, double fragile_ber,
+                                                  double strong_ber, std::mt19937& rng,
+                                                  std::vector<uint8_t>* weights) {
+  weights->assign(32 * v.size(), 0);
+  std::bernoulli_distribution fragile(0.5), flip_fragile(fragile_ber), flip_strong(strong_ber);
+  for (size_t i = 0; i < v.size(); ++i) {
+    for (int b = 0; b < 32; ++b) {
+      const bool weak = fragile(rng);
+      (*weights)[32 * i + static_cast<size_t>(b)] = weak ? 1 : kMaxBitWeight;
+      if (weak ? flip_fragile(rng) : flip_strong(rng)) v[i] ^= 1u << b;
     }
   }
   return v;
