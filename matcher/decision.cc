@@ -107,10 +107,12 @@ double LogChanceTransitions(const SegmentEvidence& e) {
   return LogUpperTail(count, p, static_cast<double>(e.common_flips)) / kTransitionDependence;
 }
 
-// LogUpperTail for weighted trials: count[b][l] trials at position b with success chance p[b],
-// each success worth l / kMaxBitWeight, the whole of position b's sum discounted by scale[b]:
-// log P(sum >= k) <= min over t > 0 of -t k + sum_b scale[b] sum_l count[b][l]
-// log(1 - p[b] + p[b] e^(t l / kMaxBitWeight)).
+// LogUpperTail for weighted trials: count[b][l] trials (fractional: the run discount is folded
+// in) at position b with success chance p[b], each success worth l / kMaxBitWeight:
+// log P(sum >= k) <= min over t > 0 of -t k + sum_b sum_l count[b][l]
+// log(1 - p[b] + p[b] e^(t l / kMaxBitWeight)). Weight 0 is no trial. Kept apart from
+// LogUpperTail, which is its special case of full weights only: that one runs for every
+// unweighted alignment, over 32 terms instead of 32 x 15.
 using WeightCounts = std::array<std::array<double, kMaxBitWeight + 1>, 32>;
 double LogUpperTailWeighted(const WeightCounts& count, const std::array<double, 32>& p, double k) {
   double mean = 0, top = 0;
