@@ -28,8 +28,9 @@ void TakeVersions(const std::vector<double>& at, std::vector<std::vector<uint32_
     if ((*items)[i].empty()) continue;
     WeightedItems v;
     v.items = std::move((*items)[i]);
-    if (weights != nullptr && weights->size() == items->size())
+    if (weights != nullptr && weights->size() == items->size()) {
       v.weights = std::move((*weights)[i]);
+    }
     out->emplace_back(at[i], std::move(v));
   }
   items->clear();
