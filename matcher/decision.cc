@@ -277,17 +277,24 @@ SegmentEvidence CountEvidence(const uint32_t* q, const uint32_t* r, int64_t qb, 
   return e;
 }
 
-double StrongBitErrorRate(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
-                          int32_t offset, const uint8_t* weights) {
-  int64_t strong = 0, errors = 0;
-  for (int64_t i = qb; i < qe; ++i) {
-    const uint32_t x = q[i] ^ r[i + offset];
+std::vector<uint32_t> StrongBitMasks(const uint8_t* weights, size_t items) {
+  std::vector<uint32_t> masks(items, 0);
+  for (size_t i = 0; i < items; ++i) {
     const uint8_t* w = weights + 32 * i;
     for (int b = 0; b < 32; ++b) {
-      if (w[b] < kStrongBitWeight) continue;
-      ++strong;
-      errors += (x >> b) & 1u;
+      if (w[b] >= kStrongBitWeight) masks[i] |= uint32_t{1} << b;
     }
+  }
+  return masks;
+}
+
+double StrongBitErrorRate(const uint32_t* q, const uint32_t* r, int64_t qb, int64_t qe,
+                          int32_t offset, const uint32_t* strong_masks) {
+  int64_t strong = 0, errors = 0;
+  for (int64_t i = qb; i < qe; ++i) {
+    const uint32_t m = strong_masks[i];
+    strong += __builtin_popcount(m);
+    errors += __builtin_popcount((q[i] ^ r[i + offset]) & m);
   }
   return strong > 0 ? static_cast<double>(errors) / static_cast<double>(strong) : 1.0;
 }

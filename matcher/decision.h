@@ -23,7 +23,9 @@
 #define TRAINSPOTTER_MATCHER_DECISION_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "common/fingerprint_types.h"
 
@@ -101,10 +103,15 @@ inline constexpr double kMaxStrongBitErrorRate = 0.15;
 // non-member tail was the unweighted one, level for level (docs/decision.md).
 inline constexpr int64_t kMinWeightedOverlapItems = 48;
 
-// Fraction of the strong query bits (weight >= kStrongBitWeight) of query items [qb, qe) that
-// disagree with reference items [qb + offset, qe + offset); 1 if there are none.
+// Per query item, the mask of its strong bits (weight >= kStrongBitWeight), from `items` items'
+// bit weights (32 each). Computed once per query version; StrongBitErrorRate reads it for every
+// alignment verified.
+std::vector<uint32_t> StrongBitMasks(const uint8_t* weights, size_t items);
+
+// Fraction of the strong query bits (`strong_masks`, per query item) of query items [qb, qe)
+// that disagree with reference items [qb + offset, qe + offset); 1 if there are none.
 double StrongBitErrorRate(const uint32_t* query, const uint32_t* reference, int64_t qb, int64_t qe,
-                          int32_t offset, const uint8_t* weights);
+                          int32_t offset, const uint32_t* strong_masks);
 
 // How much the union bound overstates chance, measured on non-member audio. The Chernoff
 // bounds and dependence discounts are upper bounds, and a search's alignments and segment starts

@@ -597,6 +597,10 @@ class FingerprintMatcher : public Matcher {
     const double comparisons =
         static_cast<double>(std::max<int64_t>(live_items_, 1)) * versions * static_cast<double>(n);
 
+    // Weights that do not cover the items (a caller's mistake) are not used.
+    const bool weighted = weights.size() == 32 * items.size();
+    const std::vector<uint32_t> strong =
+        weighted ? StrongBitMasks(weights.data(), items.size()) : std::vector<uint32_t>();
     std::vector<std::pair<int32_t, int32_t>> verified;  // (slot, offset) already done
     int max_candidates = kMaxCandidates + static_cast<int>(n / kItemsPerExtraCandidate);
     int done = 0;
@@ -612,7 +616,7 @@ class FingerprintMatcher : public Matcher {
       if (near || of_slot >= kMaxCandidatesPerReference) continue;
       verified.emplace_back(c.slot, c.offset);
       ++done;
-      Verified v = Verify(items, weights, c.slot, c.offset);
+      Verified v = Verify(items, weights, strong, c.slot, c.offset);
       if (v.slot < 0) continue;
       SegmentMatch m;
       m.key = slots_[v.slot].key;
@@ -672,11 +676,12 @@ class FingerprintMatcher : public Matcher {
   }
 
   // Refines the alignment (slot, offset) and finds its best segment.
+  // `weights` and `strong` (StrongBitMasks) cover the items, or are both empty.
   Verified Verify(const std::vector<uint32_t>& items, const std::vector<uint8_t>& weights,
-                  int32_t slot_no, int32_t offset0) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+                  const std::vector<uint32_t>& strong, int32_t slot_no, int32_t offset0) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const Slot& slot = slots_[slot_no];
-    // Weights that do not cover the items (a caller's mistake) are not used.
-    const uint8_t* w = weights.size() == 32 * items.size() ? weights.data() : nullptr;
+    const uint8_t* w = strong.empty() ? nullptr : weights.data();
     const uint32_t* q = items.data();
     const uint32_t* r = index_->items() + slot.start;
     const int64_t nq = static_cast<int64_t>(items.size());
@@ -708,7 +713,7 @@ class FingerprintMatcher : public Matcher {
       // audio under noise (decision.h); a passage shared with other audio is judged unweighted.
       const uint8_t* segment_weights =
           w != nullptr && qb - qa >= kMinWeightedOverlapItems &&
-                  StrongBitErrorRate(q, r, qa, qb, offset, w) <= kMaxStrongBitErrorRate
+                  StrongBitErrorRate(q, r, qa, qb, offset, strong.data()) <= kMaxStrongBitErrorRate
               ? w
               : nullptr;
       SegmentEvidence e = CountEvidence(q, r, qa + best_b, qa + best_e, offset, segment_weights);

@@ -329,9 +329,11 @@ TEST(DecisionTest, StrongBitErrorRateCountsOnlyStrongBits) {
   const std::vector<uint32_t> query = {ref[0] ^ 0xFFFFFF0Fu, ref[1] ^ 0xFFFFFFFFu};
   std::vector<uint8_t> w(64, kStrongBitWeight - 1);
   for (int b = 0; b < 8; ++b) w[b] = kStrongBitWeight;
-  EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 0, 2, 0, w.data()), 0.5);
+  const std::vector<uint32_t> masks = StrongBitMasks(w.data(), 2);
+  EXPECT_EQ(masks, (std::vector<uint32_t>{0xFFu, 0u}));
+  EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 0, 2, 0, masks.data()), 0.5);
   // No strong bits at all: nothing says the copy is clean.
-  EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 1, 2, 0, w.data()), 1.0);
+  EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 1, 2, 0, masks.data()), 1.0);
 }
 
 }  // namespace
