@@ -96,12 +96,27 @@ inline constexpr int kStrongBitWeight = 12;
 // clips at 0 dB SNR 0-14% (their noise-reduced versions up to 18%), at 10 dB 0-5%; non-member
 // clips' best alignments mostly 15-50%.
 inline constexpr double kMaxStrongBitErrorRate = 0.15;
-// ... and only over an overlap of at least this many items (~8.6 s of audio): the fewer strong
-// bits, the likelier similar music passes the rule by chance. On the second corpus's 5 s clips
-// (19 items) one album's track agreed with another's on 91-93% of its strong bits at its best
-// alignments (FMP 1.6e-5 weighted, 6e-3 unweighted); at 10 s (59 items) the weighted
-// non-member tail was the unweighted one, level for level (docs/decision.md).
+// ... over an overlap of at least this many items (~8.6 s of audio). A shorter overlap has
+// fewer strong bits, and similar music passes the rule above by chance more easily: on the
+// second corpus's 5 s clips (19 items) one album's track agreed with another's on 91-93% of its
+// strong bits at its best alignments (FMP 1.6e-5 weighted, 6e-3 unweighted).
 inline constexpr int64_t kMinWeightedOverlapItems = 48;
+// A shorter overlap is weighed only if none of its strong bits disagree. Of the 5 s member
+// clips at 10 dB SNR that the unweighted test missed, most agreed on every strong bit, their
+// noise falling on fragile ones; 5 s clips of a phrase one track reprises from another agreed
+// on all but a few (at 3% allowed they scored down to FMP 1.4e-5, unweighted 5.6e-3; the
+// second corpus's 5 s non-member tail fell from a factor to spare of 10x to 1.4x;
+// docs/decision.md).
+inline constexpr double kMaxShortStrongBitErrorRate = 0.0;
+
+// Whether the matcher weighs the bits of an alignment whose whole overlap with the reference is
+// `overlap_items` long and whose strong bits disagree at `strong_bit_error_rate` (the rules
+// above); otherwise it judges the alignment unweighted.
+inline bool WeighOverlap(int64_t overlap_items, double strong_bit_error_rate) {
+  return strong_bit_error_rate <= (overlap_items >= kMinWeightedOverlapItems
+                                       ? kMaxStrongBitErrorRate
+                                       : kMaxShortStrongBitErrorRate);
+}
 
 // Per query item, the mask of its strong bits (weight >= kStrongBitWeight), from `items` items'
 // bit weights (32 each). Computed once per query version; StrongBitErrorRate reads it for every

@@ -709,11 +709,11 @@ class FingerprintMatcher : public Matcher {
         }
       }
       if (best_e - best_b < kMinSegmentItems) continue;
-      // The bits are weighed only if the whole overlap is long enough and looks like the same
-      // audio under noise (decision.h); a passage shared with other audio is judged unweighted.
+      // The bits are weighed only if the whole overlap looks like the same audio under noise
+      // (decision.h); a passage shared with other audio is judged unweighted.
       const uint8_t* segment_weights =
-          w != nullptr && qb - qa >= kMinWeightedOverlapItems &&
-                  StrongBitErrorRate(q, r, qa, qb, offset, strong.data()) <= kMaxStrongBitErrorRate
+          w != nullptr &&
+                  WeighOverlap(qb - qa, StrongBitErrorRate(q, r, qa, qb, offset, strong.data()))
               ? w
               : nullptr;
       SegmentEvidence e = CountEvidence(q, r, qa + best_b, qa + best_e, offset, segment_weights);

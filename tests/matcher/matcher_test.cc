@@ -225,8 +225,8 @@ TEST_F(MatcherTest, TheSameAudioInManyReferencesIsListedInEveryOne) {
 // A noisy copy whose errors fall on its fragile bits: with the bit weights that say so, the
 // match is far stronger than without. A query that shares only a passage with the reference
 // (the rest is other audio) is judged unweighted, however its bits are weighted: inside the
-// passage its strong bits agree as a copy's would, over the whole overlap they do not. So is a
-// copy too short for the strong bits to tell.
+// passage its strong bits agree as a copy's would, over the whole overlap they do not. A short
+// copy is weighted only if its strong bits agree.
 TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
   std::mt19937 rng(41);
   const std::vector<uint32_t> ref(refs_[7].begin() + 100, refs_[7].begin() + 180);
@@ -257,15 +257,27 @@ TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
   EXPECT_EQ(shared_weighted.log10_chance, shared_unweighted.log10_chance);
   EXPECT_EQ(shared_weighted.false_match_probability, shared_unweighted.false_match_probability);
 
-  // A short query (under kMinWeightedOverlapItems) is judged unweighted too: too few strong
-  // bits to tell a copy from similar music.
+  // A short query (under kMinWeightedOverlapItems) is weighted only if its strong bits agree
+  // (kMaxShortStrongBitErrorRate): too few of them to tell a copy from similar music otherwise.
+  // A few strong bits flipped leave it unweighted; a copy whose noise fell on fragile bits only
+  // gains as the long one did.
   const size_t n = static_cast<size_t>(kMinWeightedOverlapItems) - 8;
-  const std::vector<uint32_t> short_copy(copy.begin(), copy.begin() + n);
-  const std::vector<uint8_t> short_weights(weights.begin(), weights.begin() + 32 * n);
+  const std::vector<uint32_t> short_ref(ref.begin(), ref.begin() + n);
+  std::vector<uint8_t> short_weights;
+  const std::vector<uint32_t> short_copy =
+      WithFragileBitErrors(short_ref, 0.45, 0.03, rng, &short_weights);
   const SegmentMatch short_unweighted = best(short_copy, {});
   const SegmentMatch short_weighted = best(short_copy, short_weights);
   ASSERT_EQ(short_unweighted.key, 1007);
   EXPECT_EQ(short_weighted.log10_chance, short_unweighted.log10_chance);
+
+  std::vector<uint8_t> clean_weights;
+  const std::vector<uint32_t> clean_copy =
+      WithFragileBitErrors(short_ref, 0.45, 0.0, rng, &clean_weights);
+  const SegmentMatch clean_unweighted = best(clean_copy, {});
+  const SegmentMatch clean_weighted = best(clean_copy, clean_weights);
+  EXPECT_EQ(clean_weighted.key, 1007);
+  EXPECT_LT(clean_weighted.log10_chance, clean_unweighted.log10_chance - 1);
 }
 
 TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheStart) {
