@@ -135,8 +135,8 @@ double StrongBitErrorRate(const uint32_t* query, const uint32_t* reference, int6
 // noise, a sweep and speech: 51,374 non-member queries. With this factor, at every level p from
 // 1e-1 to 1e-4 and every clip length, at most p / 4.98 of them scored a false-match probability
 // at or below p (none below 1e-4): the data needed 5.4e-3 (the bound overstates chance ~185x),
-// and this keeps a 5x margin (docs/decision.md). With the bit weights the 10 and 30 s queries
-// (weighted where kMaxStrongBitErrorRate allows) give the same tail, level for level.
+// and this keeps a 5x margin (docs/decision.md). With the bit weights (used where the
+// strong-bit rules above allow) the same queries give the same factors to spare.
 inline constexpr double kNullCalibration = 2.7e-2;
 
 // Per-query false-match probability: the single-alignment chance times `comparisons` (every

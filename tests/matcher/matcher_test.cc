@@ -263,19 +263,17 @@ TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
   // gains as the long one did.
   const size_t n = static_cast<size_t>(kMinWeightedOverlapItems) - 8;
   const std::vector<uint32_t> short_ref(ref.begin(), ref.begin() + n);
-  std::vector<uint8_t> short_weights;
-  const std::vector<uint32_t> short_copy =
-      WithFragileBitErrors(short_ref, 0.45, 0.03, rng, &short_weights);
-  const SegmentMatch short_unweighted = best(short_copy, {});
-  const SegmentMatch short_weighted = best(short_copy, short_weights);
+  // (unweighted, weighted) best matches of a short noisy copy.
+  auto short_copy = [&](double strong_ber) {
+    std::vector<uint8_t> w;
+    const std::vector<uint32_t> c = WithFragileBitErrors(short_ref, 0.45, strong_ber, rng, &w);
+    return std::make_pair(best(c, {}), best(c, w));
+  };
+  const auto [short_unweighted, short_weighted] = short_copy(0.03);
   ASSERT_EQ(short_unweighted.key, 1007);
   EXPECT_EQ(short_weighted.log10_chance, short_unweighted.log10_chance);
 
-  std::vector<uint8_t> clean_weights;
-  const std::vector<uint32_t> clean_copy =
-      WithFragileBitErrors(short_ref, 0.45, 0.0, rng, &clean_weights);
-  const SegmentMatch clean_unweighted = best(clean_copy, {});
-  const SegmentMatch clean_weighted = best(clean_copy, clean_weights);
+  const auto [clean_unweighted, clean_weighted] = short_copy(0.0);
   EXPECT_EQ(clean_weighted.key, 1007);
   EXPECT_LT(clean_weighted.log10_chance, clean_unweighted.log10_chance - 1);
 }
