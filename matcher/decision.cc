@@ -44,6 +44,19 @@ constexpr double kCertain = 1e-3;
 // the query's items and pr of the reference's.
 double ExpectedErrorRate(double pq, double pr) { return pq * (1 - pr) + pr * (1 - pq); }
 
+// The Chernoff bounds' minimising t > 0: where `tilted_mean(t)`, which increases with t,
+// reaches k. Doubled from 1 until it does (or t reaches max_t), then bisected 60 times.
+template <typename TiltedMean>
+double SolveTilt(const TiltedMean& tilted_mean, double k, double max_t) {
+  double lo = 0, hi = 1;
+  while (tilted_mean(hi) < k && hi < max_t) hi *= 2;
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (tilted_mean(mid) < k ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 // Chernoff bound on the upper tail of a sum of independent Bernoulli trials, count[b] of them
 // with success chance p[b]: log P(X >= k) <= min over t > 0 of
 // -t k + sum_b count[b] log(1 - p[b] + p[b] e^t). The minimum is where the tilted mean equals
@@ -72,13 +85,7 @@ double LogUpperTail(const std::array<double, 32>& count, const std::array<double
     }
     return m;
   };
-  double lo = 0, hi = 1;
-  while (tilted_mean(hi) < k && hi < 64) hi *= 2;
-  for (int i = 0; i < 60; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (tilted_mean(mid) < k ? lo : hi) = mid;
-  }
-  const double t = 0.5 * (lo + hi);
+  const double t = SolveTilt(tilted_mean, k, /*max_t=*/64);
   const double u = std::exp(t);
   double log_mgf = 0;
   for (int b = 0; b < 32; ++b) log_mgf += count[b] * std::log(1 - p[b] + p[b] * u);
@@ -148,13 +155,7 @@ double LogUpperTailWeighted(const WeightCounts& count, const std::array<double, 
     }
     return m;
   };
-  double lo = 0, hi = 1;
-  while (tilted_mean(hi) < k && hi < 4096) hi *= 2;
-  for (int i = 0; i < 60; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (tilted_mean(mid) < k ? lo : hi) = mid;
-  }
-  const double t = 0.5 * (lo + hi);
+  const double t = SolveTilt(tilted_mean, k, /*max_t=*/4096);
   set_u(t);
   double log_mgf = 0;
   for (int b = 0; b < 32; ++b) {
