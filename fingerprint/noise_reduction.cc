@@ -28,6 +28,13 @@ constexpr int kBins = kFrame / 2 + 1;
 // to a mean: for noise alone a bin's power is exponentially distributed, whose p-quantile is
 // -ln(1 - p) times its mean.
 constexpr double kNoisePercentile = 0.10;
+// The estimate is then smoothed across frequency: each bin takes the median of the estimates of
+// the 2 * kNoiseSmoothingBins + 1 bins around it (+-8 bins = +-43 Hz). Stationary noise has a
+// smooth spectrum; a note held through the whole clip puts its power into a few bins, whose
+// quietest frames are then the note, not noise, and were subtracted with it. Measured on the
+// accuracy benchmark's clips (docs/decision.md): +-4 and +-8 bins restored the most, +-12 and
+// +-16 fewer.
+constexpr int kNoiseSmoothingBins = 8;
 // Over-subtraction and spectral floor (power gain). Measured on the accuracy benchmark's clips
 // of real music at 0 dB and 10 dB pink-noise SNR (docs/decision.md): alpha 2 restored the most
 // 10 s clips at 0 dB; the floor keeps what is left of a bin from falling to nothing, which
@@ -53,6 +60,18 @@ absl::StatusOr<TxPtr> MakeTx(bool inverse, av_tx_fn* fn) {
     return absl::InternalError("noise reduction: libavutil could not set up its FFT");
   }
   return TxPtr(ctx);
+}
+
+// Running median of `values` over 2 * half + 1 entries, the edge entries repeated beyond the ends.
+std::vector<double> MedianAcrossBins(const std::vector<double>& values, int half) {
+  const int n = static_cast<int>(values.size());
+  std::vector<double> out(values.size()), around(static_cast<size_t>(2 * half + 1));
+  for (int k = 0; k < n; ++k) {
+    for (int j = -half; j <= half; ++j) around[j + half] = values[std::clamp(k + j, 0, n - 1)];
+    std::nth_element(around.begin(), around.begin() + half, around.end());
+    out[k] = around[half];
+  }
+  return out;
 }
 
 }  // namespace
@@ -113,6 +132,7 @@ absl::StatusOr<std::vector<int16_t>> ReduceStationaryNoise(absl::Span<const int1
   }
   power_by_bin.clear();
   if (!any_noise) return out;  // digital silence somewhere in every bin: nothing to subtract
+  noise = MedianAcrossBins(noise, kNoiseSmoothingBins);
 
   // Subtract and resynthesise (weighted overlap-add).
   std::vector<float> sum(static_cast<size_t>(length), 0.0f);
