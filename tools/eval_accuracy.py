@@ -117,7 +117,8 @@ def fixture_tracks(music, prog):
                     if f.lower().endswith((".ogg", ".mp3", ".flac", ".wav", ".opus", ".m4a")))
     if len(tracks) < 4:
         sys.exit(f"{prog}: need real music in {music} (run tools/fetch-test-music.sh, or "
-                 "tools/fetch-wide-music.sh for the second corpus)")
+                 "tools/fetch-wide-music.sh or tools/fetch-third-music.sh for the second or "
+                 "third corpus)")
     return tracks
 
 

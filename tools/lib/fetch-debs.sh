@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Sourced by tools/fetch-test-music.sh and tools/fetch-wide-music.sh: downloads Debian packages
-# with `apt-get download` (Debian's mirror is the only network the project uses) and unpacks
-# them with dpkg-deb. The sourcing script defines die() (prints its name and the reason, exits 1).
+# Sourced by tools/fetch-test-music.sh, tools/fetch-wide-music.sh and tools/fetch-third-music.sh:
+# downloads Debian packages with `apt-get download` (Debian's mirror is the only network the
+# project uses) and unpacks them with dpkg-deb. The sourcing script defines die() (prints its
+# name and the reason, exits 1).
 #
 #   fetch_debs PACKAGE...    sets WORK, a temporary folder removed on exit, and unpacks every
 #                            package under "$WORK/root"
