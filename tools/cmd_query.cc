@@ -44,9 +44,10 @@ std::string HumanReadable(const Outcome& o) {
                              md.artist.empty() ? "" : absl::StrCat(" by ", md.artist));
     }
     out += absl::StrFormat(
-        "\n    query %.1f-%.1f s = reference %.1f-%.1f s, false-match probability %.2g%s\n",
+        "\n    query %.1f-%.1f s = reference %.1f-%.1f s, false-match probability %.2g, bit error "
+        "rate %.3f%s\n",
         m.segment.query_start, m.segment.query_end, m.segment.ref_start, m.segment.ref_end,
-        m.segment.false_match_probability,
+        m.segment.false_match_probability, m.segment.bit_error_rate,
         m.segment.speed != 1.0 ? absl::StrFormat(", speed %+.0f%%", (1 / m.segment.speed - 1) * 100)
                                : "");
   }
@@ -65,6 +66,9 @@ int RunQuery(int argc, char** argv) {
       "'member' is true only when a match is too strong to be chance: its\n"
       "false_match_probability (the chance that unrelated audio agrees this well with anything\n"
       "in the catalogue) is below --max-fmp. Silence, steady tones and noise never match.\n"
+      "Music that only sounds alike (the same tempo and drums, a re-arranged theme) can agree\n"
+      "better than chance: a clean query whose match has a bit error rate above ~0.2 more\n"
+      "likely sounds like the reference than contains it (docs/decision.md).\n"
       "\n"
       "Examples:\n"
       "  trainspotter query --catalog cat song.mp3 clip.ogg\n"

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -176,6 +177,44 @@ TEST_F(QueryCliTest, MemberClipsAreFoundWithTheirOffsets) {
     EXPECT_GT(top["confidence"].get<double>(), 0.999);
     EXPECT_NEAR(j["duration"].get<double>(), 10.0, 0.2);
   }
+}
+
+// The default, human-readable answer says what --json says: member or not, the track, where,
+// and how well the bits agree (a clean clip of different music that sounds alike agrees at ~0.2
+// or more, so the bit error rate is part of the answer a person reads).
+TEST_F(QueryCliTest, HumanReadableAnswerCarriesTrackOffsetsAndBitErrorRate) {
+  ASSERT_FALSE(members_.empty());
+  ASSERT_FALSE(nonmember_.empty());
+  const std::string member = Clip(members_[0], 31.4159, 10, "", "human_member.wav");
+  const std::string non = Clip(nonmember_, 40, 10, "", "human_non.wav");
+  CommandResult json = Query(absl::StrCat("--json ", ShellQuote(member)));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  auto lines = JsonLines(json.output);
+  ASSERT_EQ(lines.size(), 1u);
+  ASSERT_TRUE(lines[0]["member"].get<bool>()) << lines[0].dump();
+  const nlohmann::json& top = lines[0]["matches"][0];
+
+  CommandResult human = Query(absl::StrCat(ShellQuote(member), " ", ShellQuote(non)));
+  ASSERT_EQ(human.exit_code, 0) << human.output;
+  std::vector<std::string> rows = absl::StrSplit(human.output, '\n', absl::SkipEmpty());
+  ASSERT_GE(rows.size(), 4u) << human.output;
+  EXPECT_EQ(rows[0].rfind(absl::StrCat(member, ": MEMBER of a training set"), 0), 0u) << rows[0];
+  EXPECT_NE(rows[1].find(absl::StrCat("music/2  ", Base(members_[0]))), std::string::npos)
+      << rows[1];
+  double q0, q1, r0, r1, fmp, ber;
+  ASSERT_EQ(std::sscanf(rows[2].c_str(),
+                        " query %lf-%lf s = reference %lf-%lf s, false-match probability %lf, "
+                        "bit error rate %lf",
+                        &q0, &q1, &r0, &r1, &fmp, &ber),
+            6)
+      << rows[2];
+  EXPECT_NEAR(r0 - q0, 31.4159, 0.5);
+  EXPECT_NEAR(q0, top["query_start"].get<double>(), 0.051);
+  EXPECT_NEAR(r1, top["ref_end"].get<double>(), 0.051);
+  EXPECT_NEAR(ber, top["bit_error_rate"].get<double>(), 0.0011);
+  EXPECT_LT(ber, 0.2);  // an uncompressed copy
+  EXPECT_LE(fmp, 1e-5);
+  EXPECT_EQ(rows.back(), absl::StrCat(non, ": not in the catalogue (10.0 s)"));
 }
 
 TEST_F(QueryCliTest, NonMemberAndSilenceAreNotMatched) {
