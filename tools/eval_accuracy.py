@@ -321,7 +321,12 @@ def main():
               f"max {offs_err[-1]:.3f} s")
     print(f"\nfalse positives: {len(fps)} of {n_non} non-member queries")
     for p, kind, d, m in fps:
-        print(f"  FP {kind} {d} {p} -> {m and m['track_id']} fmp={m and m['false_match_probability']}")
+        # The bit error rate tells a look-alike (~0.2 or more for a clean clip) from a copy.
+        if m is None:
+            print(f"  FP {kind} {d} {p} (member, no match listed)")
+            continue
+        print(f"  FP {kind} {d} {p} -> {m['track_id']} fmp={m['false_match_probability']:.3g} "
+              f"ber={m.get('bit_error_rate')}")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"table": {f"{l}|{d}": v for (l, d), v in table.items()},
