@@ -33,27 +33,15 @@ mkdir -p "$DIR" || die "cannot create $DIR"
 echo "fetch-third-music.sh: downloading ${PACKAGES[*]} (~440 MB) ..." >&2
 fetch_debs "${PACKAGES[@]}"
 
-# copy_tracks FOLDER PREFIX [DEPTH [MIN_SIZE]]: every .ogg over MIN_SIZE (find's -size, default
-# 300k) in FOLDER, as PREFIX_NAME.ogg; with a depth above 1 the subfolder's name goes into the
-# name too (SuperTux repeats names).
-copy_tracks() {
-  local folder="$1" prefix="$2" depth="${3:-1}" min_size="${4:-300k}" f sub name
-  [ -d "$folder" ] || die "no folder $folder (a different package version?)"
-  while IFS= read -r -d '' f; do
-    name="$(basename "$f" | tr ' ' '_')"
-    sub="$(basename "$(dirname "$f")")"
-    if [ "$depth" -gt 1 ]; then name="${sub}_$name"; fi
-    cp -f "$f" "$DIR/${prefix}_$name"
-  done < <(find "$folder" -maxdepth "$depth" -type f -name '*.ogg' -size +"$min_size" -print0)
-}
-
 pk3="$WORK/root/usr/share/games/nexuiz/data/music.pk3"
 [ -f "$pk3" ] || die "nexuiz-music has no $pk3 (a different package version?)"
 python3 -m zipfile -e "$pk3" "$WORK/nexuiz" || die "cannot unpack $pk3"
 # Every file of the archive is a soundtrack piece; one is only 218 kB (48 s).
-copy_tracks "$WORK/nexuiz/sound/cdtracks" nexuiz 1 0
-copy_tracks "$WORK/root/usr/share/games/hedgewars/Data/Music" hedgewars
-copy_tracks "$WORK/root/usr/share/games/supertux2/music" supertux 2
-copy_tracks "$WORK/root/usr/share/games/lincity-ng/music/default" lincity
+copy_tracks "$DIR" "$WORK/nexuiz/sound/cdtracks" nexuiz 1 0 ogg
+# Only files over 300 kB, as for the second corpus (SuperTux's level-done and power-up cues are
+# smaller). SuperTux repeats names across its folders.
+copy_tracks "$DIR" "$WORK/root/usr/share/games/hedgewars/Data/Music" hedgewars 1 300k ogg
+copy_tracks "$DIR" "$WORK/root/usr/share/games/supertux2/music" supertux 2 300k ogg
+copy_tracks "$DIR" "$WORK/root/usr/share/games/lincity-ng/music/default" lincity 1 300k ogg
 
 mark_fetch_done "$DIR" "$STAMP" "$EXPECTED_TRACKS" ogg

@@ -46,12 +46,8 @@ echo "fetch-wide-music.sh: downloading ${packages[*]} (~300 MB) ..." >&2
 fetch_debs "${packages[@]}"
 
 for s in "${SOURCES[@]}"; do
-  read -r pkg folder prefix <<<"$s"
-  [ -d "$WORK/root/$folder" ] || die "$pkg has no folder $folder (a different package version?)"
-  while IFS= read -r -d '' f; do
-    cp -f "$f" "$DIR/${prefix}_$(basename "$f" | tr ' ' '_')"
-  done < <(find "$WORK/root/$folder" -maxdepth 1 -type f \( -name '*.ogg' -o -name '*.opus' \) \
-             -size +300k -print0)
+  read -r _ folder prefix <<<"$s"
+  copy_tracks "$DIR" "$WORK/root/$folder" "$prefix" 1 300k ogg opus
 done
 
 mark_fetch_done "$DIR" "$STAMP" "$EXPECTED_TRACKS" ogg opus

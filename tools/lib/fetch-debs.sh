@@ -9,6 +9,13 @@
 #   fetch_done DIR STAMP COUNT EXT...
 #                            true if an earlier run finished: STAMP exists and DIR holds at
 #                            least COUNT files ending in one of the EXTs
+#   copy_tracks DEST FOLDER PREFIX DEPTH MIN_SIZE EXT...
+#                            copies every file ending in one of the EXTs and larger than
+#                            MIN_SIZE (find's -size: 300k, 0) from FOLDER, at most DEPTH levels
+#                            down, into DEST as PREFIX_NAME (spaces made underscores); with a
+#                            DEPTH above 1 the file's own folder goes into the name too
+#                            (PREFIX_SUBFOLDER_NAME), as names repeat across subfolders; dies
+#                            if FOLDER is missing
 #   mark_fetch_done DIR STAMP COUNT EXT...
 #                            dies unless DIR holds COUNT such files, then writes STAMP and says
 #                            how many there are
@@ -44,12 +51,30 @@ _fetch_debs_download() {
   (cd "$WORK" && apt-get download -q "$@") >"$WORK/apt.log" 2>&1
 }
 
+_name_patterns() {  # EXT...: sets _NAMES to find's (-name '*.EXT' -o ...) for them
+  local ext
+  _NAMES=()
+  for ext in "$@"; do _NAMES+=(${_NAMES[@]:+-o} -name "*.$ext"); done
+}
+
 _count_tracks() {  # DIR EXT...
-  local dir="$1" ext
+  local dir="$1"
   shift
-  local names=()
-  for ext in "$@"; do names+=(${names[@]:+-o} -name "*.$ext"); done
-  find "$dir" -maxdepth 1 -type f \( "${names[@]}" \) 2>/dev/null | wc -l
+  _name_patterns "$@"
+  find "$dir" -maxdepth 1 -type f \( "${_NAMES[@]}" \) 2>/dev/null | wc -l
+}
+
+copy_tracks() {
+  local dest="$1" folder="$2" prefix="$3" depth="$4" min_size="$5" f name
+  shift 5
+  [ -d "$folder" ] || die "no folder $folder (a different package version?)"
+  _name_patterns "$@"
+  while IFS= read -r -d '' f; do
+    name="$(basename "$f" | tr ' ' '_')"
+    if [ "$depth" -gt 1 ]; then name="$(basename "$(dirname "$f")")_$name"; fi
+    cp -f "$f" "$dest/${prefix}_$name"
+  done < <(find "$folder" -maxdepth "$depth" -type f \( "${_NAMES[@]}" \) -size +"$min_size" \
+    -print0)
 }
 
 fetch_done() {
