@@ -314,4 +314,12 @@ double FalseMatchProbability(const SegmentEvidence& e, double comparisons) {
   return std::exp(log_p);
 }
 
+double BitChangeRate(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  if (n == 0) return 0;
+  int64_t changed = 0;
+  for (size_t i = 0; i < n; ++i) changed += __builtin_popcount(a[i] ^ b[i]);
+  return static_cast<double>(changed) / (32.0 * static_cast<double>(n));
+}
+
 }  // namespace trainspotter

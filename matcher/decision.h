@@ -139,6 +139,27 @@ double StrongBitErrorRate(const uint32_t* query, const uint32_t* reference, int6
 // strong-bit rules above allow) the same queries give the same factors to spare.
 inline constexpr double kNullCalibration = 2.7e-2;
 
+// The look-alike screen. The chance model above bounds the agreement of *unrelated* audio;
+// different music that sounds alike (the same tempo and drums, a re-arranged theme) agrees far
+// better than that, but not as well as a copy: on the third corpus such pairs agreed at bit
+// error rates of 0.18-0.34 on clean queries, where copies, clean or through a codec, agreed
+// at 0.14 at most. Noise raises a copy's errors too (to ~0.35 at 0 dB SNR), and noise is what
+// the query's noise reduction (fingerprint/noise_reduction.h) removes: the fraction of the
+// query's bits that it changes (`noise_change`) grows with the noise. A match at speed 1 is a
+// member only if its bit error rate exceeds that fraction by at most this much; measured on
+// three corpora (docs/decision.md, "Music that sounds alike"). The matcher skips the screen for
+// a query without a noise-reduced version (a fingerprint without its audio), and for speed
+// variants, whose resampling alone costs a copy ~0.23.
+inline constexpr double kMaxUnexplainedBitErrorRate = 0.14;
+
+// Whether a match at `bit_error_rate` is explained by the query's noise (above).
+inline bool ExplainedByNoise(double bit_error_rate, double noise_change) {
+  return bit_error_rate - noise_change <= kMaxUnexplainedBitErrorRate;
+}
+
+// Fraction of the bits of `a` and `b` (the same number of items) that differ; 0 if empty.
+double BitChangeRate(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b);
+
 // Per-query false-match probability: the single-alignment chance times `comparisons` (every
 // alignment and segment start the search could have picked: reference positions x query
 // versions x query items) times kNullCalibration, clamped to [0, 1].

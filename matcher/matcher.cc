@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -108,6 +109,16 @@ struct Verified {
   double log_chance = 0;
 };
 
+// The noise-reduced version among a query's phase variants: by MatchQuery's contract the one
+// at start 0, with the query's timing (as many items); null if there is none.
+const std::vector<uint32_t>* NoiseReducedVersion(const std::vector<uint32_t>& items,
+                                                 const QueryVersions& phase_variants) {
+  for (const auto& [start, version] : phase_variants) {
+    if (start == 0 && version.items.size() == items.size()) return &version.items;
+  }
+  return nullptr;
+}
+
 int64_t KeyOf(int32_t slot, int32_t offset) {
   return (static_cast<int64_t>(slot) << 32) | static_cast<uint32_t>(offset);
 }
@@ -167,11 +178,70 @@ class FingerprintMatcher : public Matcher {
       return start > 0 ? MatchPass(query, v.items, v.weights, 1.0, start, &out, &voted)
                        : MatchPass(query, v.items, v.weights, 1.0, start, &out, nullptr, &voted);
     };
+    // The deferred variants, computed at most once: when no version above finds a member, or
+    // earlier when the look-alike screen needs the noise-reduced one.
+    std::optional<DeferredVariants> more;
+    auto compute_deferred = [&]() -> absl::Status {
+      if (more.has_value() || !query.deferred_variants) return absl::OkStatus();
+      absl::StatusOr<DeferredVariants> got = query.deferred_variants();
+      if (!got.ok()) return got.status();
+      const size_t count = got->phase_variants.size() + got->speed_variants.size();
+      if (count > static_cast<size_t>(std::max(query.deferred_versions, 0))) {
+        return absl::InternalError(absl::StrCat("the deferred variants number ", count,
+                                                ", more than the ", query.deferred_versions,
+                                                " the union bound counted"));
+      }
+      more = *std::move(got);
+      return absl::OkStatus();
+    };
+    // The look-alike screen (decision.h): members whose bit errors the query's own noise does
+    // not explain are demoted, so the cascade goes on looking.
+    std::optional<double> noise_change;
+    bool noise_change_known = false;
+    size_t screened = 0;
+    auto screen = [&]() -> absl::Status {
+      // Strongest first: a weaker alignment that a stronger member covers is judged only if
+      // that member is demoted.
+      std::vector<size_t> order;
+      for (size_t i = screened; i < out.size(); ++i) order.push_back(i);
+      screened = out.size();
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return out[a].log10_chance < out[b].log10_chance; });
+      for (size_t i : order) {
+        SegmentMatch& m = out[i];
+        if (!m.member || m.speed != 1.0 || m.bit_error_rate <= kMaxUnexplainedBitErrorRate) {
+          continue;
+        }
+        // A weaker alignment of a reference that a stronger member covers in the query is
+        // dropped below anyway (a neighbouring offset, a repetition): no need to judge it.
+        const bool shadowed = std::any_of(out.begin(), out.end(), [&](const SegmentMatch& k) {
+          return &k != &m && k.member && k.key == m.key && k.log10_chance <= m.log10_chance &&
+                 m.query_start < k.query_end && k.query_start < m.query_end;
+        });
+        if (shadowed) continue;
+        if (!noise_change_known) {
+          const std::vector<uint32_t>* reduced =
+              NoiseReducedVersion(query.items, query.phase_variants);
+          if (reduced == nullptr) {
+            TS_RETURN_IF_ERROR(compute_deferred());
+            if (more.has_value()) reduced = NoiseReducedVersion(query.items, more->phase_variants);
+          }
+          if (reduced != nullptr) noise_change = BitChangeRate(query.items, *reduced);
+          noise_change_known = true;
+        }
+        if (noise_change.has_value() && !ExplainedByNoise(m.bit_error_rate, *noise_change)) {
+          m.member = false;
+          m.sounds_alike = true;
+        }
+      }
+      return absl::OkStatus();
+    };
     // Phase variants in order, then speeds, up to the first that finds a member.
     auto cascade = [&](const QueryVersions& phases, const QueryVersions& speeds) -> absl::Status {
       for (const auto& [start, version] : phases) {
         if (found()) return absl::OkStatus();
         TS_RETURN_IF_ERROR(phase_pass(start, version));
+        TS_RETURN_IF_ERROR(screen());
       }
       for (const auto& [speed, version] : speeds) {
         if (found()) return absl::OkStatus();
@@ -181,17 +251,11 @@ class FingerprintMatcher : public Matcher {
     };
     TS_RETURN_IF_ERROR(
         MatchPass(query, query.items, query.weights, 1.0, 0.0, &out, nullptr, &voted));
+    TS_RETURN_IF_ERROR(screen());
     TS_RETURN_IF_ERROR(cascade(query.phase_variants, query.speed_variants));
-    if (!found() && query.deferred_variants) {
-      absl::StatusOr<DeferredVariants> more = query.deferred_variants();
-      if (!more.ok()) return more.status();
-      const size_t count = more->phase_variants.size() + more->speed_variants.size();
-      if (count > static_cast<size_t>(std::max(query.deferred_versions, 0))) {
-        return absl::InternalError(absl::StrCat("the deferred variants number ", count,
-                                                ", more than the ", query.deferred_versions,
-                                                " the union bound counted"));
-      }
-      TS_RETURN_IF_ERROR(cascade(more->phase_variants, more->speed_variants));
+    if (!found()) {
+      TS_RETURN_IF_ERROR(compute_deferred());
+      if (more.has_value()) TS_RETURN_IF_ERROR(cascade(more->phase_variants, more->speed_variants));
     }
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;

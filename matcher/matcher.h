@@ -100,6 +100,9 @@ struct SegmentMatch {
   double ref_start = 0, ref_end = 0;      // seconds in the reference
   double bit_error_rate = 0.5;            // over the aligned, informative items
   double speed = 1.0;                     // query speed factor that matched (1 = as is)
+  // The look-alike screen (decision.h) demoted it: member is false although the chance model
+  // passed it, because its bit errors are more than the query's own noise explains.
+  bool sounds_alike = false;
   // log10 of the chance that one given alignment of unrelated audio agrees this well (before
   // the correction for the number of alignments searched); more negative = stronger evidence.
   double log10_chance = 0;

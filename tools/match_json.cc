@@ -48,8 +48,10 @@ nlohmann::ordered_json CatalogMatchToJson(const CatalogMatch& match) {
   out["ref_start"] = RoundToMillis(segment.ref_start);
   out["ref_end"] = RoundToMillis(segment.ref_end);
   // Beyond the documented keys: whether this match passes the decision (always true unless
-  // near misses were asked for), its bit error rate and the query speed that matched.
+  // near misses were asked for), its bit error rate and the query speed that matched; a near
+  // miss that the look-alike screen demoted (matcher/decision.h) says so.
   out["member"] = segment.member;
+  if (segment.sounds_alike) out["sounds_alike"] = true;
   out["bit_error_rate"] = std::round(segment.bit_error_rate * 1000) / 1000;
   out["speed"] = segment.speed;
   return out;

@@ -336,5 +336,19 @@ TEST(DecisionTest, StrongBitErrorRateCountsOnlyStrongBits) {
   EXPECT_DOUBLE_EQ(StrongBitErrorRate(query.data(), ref.data(), 1, 2, 0, masks.data()), 1.0);
 }
 
+TEST(DecisionTest, BitChangeRateCountsDifferingBitsPerItem) {
+  EXPECT_EQ(BitChangeRate({}, {}), 0.0);
+  EXPECT_EQ(BitChangeRate({0xffffffffu, 0}, {0xffffffffu, 0}), 0.0);
+  // 32 + 16 of 64 bits differ.
+  EXPECT_DOUBLE_EQ(BitChangeRate({0xffffffffu, 0x0f0f0000u}, {0, 0x00000f0fu}), 48.0 / 64.0);
+}
+
+TEST(DecisionTest, NoiseExplainsBitErrorsUpToTheMargin) {
+  EXPECT_TRUE(ExplainedByNoise(kMaxUnexplainedBitErrorRate, 0.0));
+  EXPECT_FALSE(ExplainedByNoise(kMaxUnexplainedBitErrorRate + 0.01, 0.0));
+  EXPECT_TRUE(ExplainedByNoise(0.30, 0.30 - kMaxUnexplainedBitErrorRate));
+  EXPECT_FALSE(ExplainedByNoise(0.30, 0.30 - kMaxUnexplainedBitErrorRate - 0.01));
+}
+
 }  // namespace
 }  // namespace trainspotter

@@ -281,7 +281,7 @@ TEST_F(MatcherTest, BitWeightsStrengthenNoisyCopiesButNotSharedPassages) {
 TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheStart) {
   std::mt19937 rng(31);
   const std::vector<uint32_t> clip = WithBitErrors(
-      std::vector<uint32_t>(refs_[3].begin() + 200, refs_[3].begin() + 260), 0.1, rng);
+      std::vector<uint32_t>(refs_[3].begin() + 200, refs_[3].begin() + 260), 0.04, rng);
   const std::vector<uint32_t> unrelated = RandomWalk(rng, 60);
   int calls = 0;
   auto deferred = [&](QueryVersions phases, QueryVersions speeds) {
@@ -341,6 +341,44 @@ TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheSt
     return absl::DeadlineExceededError("clip.wav: deadline passed");
   };
   EXPECT_EQ(matcher_->Match(failing).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// The look-alike screen (decision.h): a clean query (its noise reduction changes nothing)
+// that agrees with a reference at a bit error rate of 0.25 is music that sounds alike, not a
+// copy; the same agreement from a query whose noise reduction changes 15% of its bits is a
+// noisy copy. Without a noise-reduced version (a bare fingerprint) the screen is skipped.
+TEST_F(MatcherTest, UnexplainedBitErrorsAreDemotedToSoundsAlike) {
+  std::mt19937 rng(57);
+  const std::vector<uint32_t> clip = WithBitErrors(
+      std::vector<uint32_t>(refs_[5].begin() + 100, refs_[5].begin() + 220), 0.25, rng);
+  auto top = [&](const QueryVersions& phases) {
+    MatchQuery q;
+    q.items = clip;
+    q.phase_variants = phases;
+    q.include_non_members = true;
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->empty());
+    return r->empty() ? SegmentMatch{} : (*r)[0];
+  };
+  const SegmentMatch bare = top({});
+  EXPECT_EQ(bare.key, 1005);
+  EXPECT_TRUE(bare.member);
+  EXPECT_FALSE(bare.sounds_alike);
+  EXPECT_GT(bare.bit_error_rate, kMaxUnexplainedBitErrorRate + 0.05);
+
+  const SegmentMatch clean = top({{0.0, {clip, {}}}});
+  EXPECT_EQ(clean.key, 1005);
+  EXPECT_FALSE(clean.member);
+  EXPECT_TRUE(clean.sounds_alike);
+  EXPECT_LT(clean.false_match_probability, 1e-5);  // the chance model alone would pass it
+
+  const std::vector<uint32_t> reduced = WithBitErrors(clip, 0.15, rng);
+  ASSERT_NEAR(BitChangeRate(clip, reduced), 0.15, 0.02);
+  const SegmentMatch noisy = top({{0.0, {reduced, {}}}});
+  EXPECT_EQ(noisy.key, 1005);
+  EXPECT_TRUE(noisy.member);
+  EXPECT_FALSE(noisy.sounds_alike);
 }
 
 TEST_F(MatcherTest, APhaseVariantIsVerifiedWhereItsVersionVoted) {
