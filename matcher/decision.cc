@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 
+#include "matcher/hamming.h"
+
 namespace trainspotter {
 namespace {
 
@@ -317,9 +319,8 @@ double FalseMatchProbability(const SegmentEvidence& e, double comparisons) {
 double BitChangeRate(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
   const size_t n = std::min(a.size(), b.size());
   if (n == 0) return 0;
-  int64_t changed = 0;
-  for (size_t i = 0; i < n; ++i) changed += __builtin_popcount(a[i] ^ b[i]);
-  return static_cast<double>(changed) / (32.0 * static_cast<double>(n));
+  return static_cast<double>(TotalBitErrors(a.data(), b.data(), n)) /
+         (32.0 * static_cast<double>(n));
 }
 
 }  // namespace trainspotter
