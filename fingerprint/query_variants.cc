@@ -1,8 +1,12 @@
 #include "fingerprint/query_variants.h"
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 
 namespace trainspotter {
@@ -69,16 +73,37 @@ int DeferredVariantCount(const FingerprintOptions& options) {
          static_cast<int>(options.speed_factors.size());
 }
 
-std::function<absl::StatusOr<std::pair<ItemVariants, ItemVariants>>()> DeferVariants(
+std::function<absl::StatusOr<DeferredItemVariants>()> DeferVariants(
     const std::string& name, const FingerprintOptions& options, FingerprintResult* result) {
   auto held = std::make_shared<FingerprintResult>();
   held->deferred_pcm = std::move(result->deferred_pcm);
   result->deferred_pcm.clear();
-  return [name, options, held]() -> absl::StatusOr<std::pair<ItemVariants, ItemVariants>> {
+  return [name, options, held]() -> absl::StatusOr<DeferredItemVariants> {
+    // ComputeDeferredVariants releases the audio; the refiner keeps a copy (22 KB per second).
+    auto pcm = std::make_shared<const std::vector<int16_t>>(held->deferred_pcm);
     TS_RETURN_IF_ERROR(ComputeDeferredVariants(name, options, held.get()));
-    ItemVariants phase = TakePhaseVariants(options, held.get());
-    ItemVariants speed = TakeSpeedVariants(options, held.get());
-    return std::make_pair(std::move(phase), std::move(speed));
+    DeferredItemVariants out;
+    out.phase = TakePhaseVariants(options, held.get());
+    out.speed = TakeSpeedVariants(options, held.get());
+    const absl::Time deadline = options.limits.deadline;
+    out.refine = [name, pcm, deadline](double speed,
+                                       int skip_samples) -> absl::StatusOr<std::vector<uint32_t>> {
+      if (!(speed >= 0.5 && speed <= 2.0) || skip_samples < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ": no refined version at speed ", speed, ", skip ", skip_samples));
+      }
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat(name, ": deadline passed while refining a match"));
+      }
+      const size_t skip = static_cast<size_t>(skip_samples);
+      if (skip >= pcm->size()) return std::vector<uint32_t>();
+      // Declared at rate * speed: the same samples played `speed` times as fast, as the
+      // speed variants are made.
+      const int declared = static_cast<int>(std::lround(kFingerprintSampleRate * speed));
+      return FingerprintPcm(absl::MakeConstSpan(*pcm).subspan(skip), declared, 1);
+    };
+    return out;
   };
 }
 

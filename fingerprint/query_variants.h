@@ -62,11 +62,24 @@ ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintRes
 // audio too short for its phase is ever dropped, and audio that short has too few items to match.
 int DeferredVariantCount(const FingerprintOptions& options);
 
+// The query's audio fingerprinted again, re-played at `speed` (times as fast, in
+// [0.5, 2]) and without its first `skip_samples` samples at
+// kFingerprintSampleRate: the versions between the cascade's speeds and phases that the
+// matcher's look-alike screen tries before it calls a match "sounds alike" (matcher.h).
+using QueryRefiner =
+    std::function<absl::StatusOr<std::vector<uint32_t>>(double speed, int skip_samples)>;
+
+// A result's deferred variants, as DeferVariants computes them.
+struct DeferredItemVariants {
+  ItemVariants phase;   // as TakePhaseVariants hands them out
+  ItemVariants speed;   // as TakeSpeedVariants hands them out
+  QueryRefiner refine;  // over the same audio; usable after the variants are computed
+};
+
 // The computation of a result's deferred variants, for later: takes result->deferred_pcm and
-// returns a function that computes them (ComputeDeferredVariants) and hands them out as
-// (phase variants, speed variants), as TakePhaseVariants and TakeSpeedVariants do. Meant to be
-// called at most once. `name` is used in messages.
-std::function<absl::StatusOr<std::pair<ItemVariants, ItemVariants>>()> DeferVariants(
+// returns a function that computes them (ComputeDeferredVariants) and hands them out, with a
+// refiner over the same audio. Meant to be called at most once. `name` is used in messages.
+std::function<absl::StatusOr<DeferredItemVariants>()> DeferVariants(
     const std::string& name, const FingerprintOptions& options, FingerprintResult* result);
 
 }  // namespace trainspotter

@@ -143,14 +143,19 @@ inline constexpr double kNullCalibration = 2.7e-2;
 // different music that sounds alike (the same tempo and drums, a re-arranged theme) agrees far
 // better than that, but not as well as a copy: on the third corpus such pairs agreed at bit
 // error rates of 0.18-0.34 on clean, MP3 and 10 dB queries, where copies, clean or through a
-// codec, agreed at 0.16 at most. Noise raises a copy's errors too (to ~0.35 at 0 dB SNR), and noise is what
-// the query's noise reduction (fingerprint/noise_reduction.h) removes: the fraction of the
-// query's bits that it changes (`noise_change`) grows with the noise. A match at speed 1 is a
-// member only if its bit error rate exceeds that fraction by at most this much. Measured on
-// the third corpus only (docs/decision.md, "The look-alike screen"): members at most 0.124
-// above it, the false positives at least 0.150. The matcher skips the screen for
-// a query without a noise-reduced version (a fingerprint without its audio), and for speed
-// variants, whose resampling alone costs a copy ~0.23.
+// codec, agreed at 0.16 at most. Noise raises a copy's errors too (to ~0.35 at 0 dB SNR), and
+// noise is what the query's noise reduction (fingerprint/noise_reduction.h) removes: the
+// fraction of the query's bits that it changes (`noise_change`) grows with the noise. A match
+// is a member only if its bit error rate exceeds that fraction by at most this much, at the
+// speed and phase that fit the reference best: before it demotes a match, the matcher
+// fingerprints the query again at speeds within +-0.5% of the one that matched and at
+// sub-item phases (DeferredVariants::refine), because a copy re-played between two of the
+// cascade's speeds agrees far worse there (0.28 at 0.5% off, 0.24 at 0.25% off) than at its
+// own (0.01-0.08), while a look-alike gains little (0.30 -> 0.28). Measured on the third
+// corpus (docs/decision.md, "The look-alike screen"): members at most 0.124 above it, the
+// false positives at least 0.150. The matcher skips the screen for a query without a
+// noise-reduced version (a fingerprint without its audio), and refines only where it holds
+// the audio.
 inline constexpr double kMaxUnexplainedBitErrorRate = 0.14;
 
 // Whether a match at `bit_error_rate` is explained by the query's noise (above).

@@ -52,6 +52,12 @@ using QueryVersions = std::vector<std::pair<double, WeightedItems>>;
 struct DeferredVariants {
   QueryVersions phase_variants;
   QueryVersions speed_variants;
+  // Optional: the query's audio fingerprinted again at `speed` (times as fast), without its
+  // first `skip_samples` samples at kFingerprintSampleRate. The look-alike screen tries such
+  // versions, between the cascade's speeds and phases, before it demotes a member whose bit
+  // errors the query's noise does not explain: a copy re-played at a speed between two of the
+  // speed variants, or cut off their item grid, agrees far better at its own speed and phase.
+  std::function<absl::StatusOr<std::vector<uint32_t>>(double speed, int skip_samples)> refine;
 };
 
 struct MatchQuery {

@@ -134,7 +134,8 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
     variants.deferred =
         [compute = DeferVariants(name, options, &fp)]() -> absl::StatusOr<DeferredVariants> {
       TS_ASSIGN_OR_RETURN(auto computed, compute());
-      return DeferredVariants{std::move(computed.first), std::move(computed.second)};
+      return DeferredVariants{std::move(computed.phase), std::move(computed.speed),
+                              std::move(computed.refine)};
     };
   } else {  // too long to hold: computed while it streamed
     variants.phase = TakePhaseVariants(options, &fp);

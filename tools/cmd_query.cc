@@ -166,7 +166,8 @@ int RunQuery(int argc, char** argv) {
         q.deferred_variants =
             [compute = DeferVariants(o.file, fo, &*fp)]() -> absl::StatusOr<DeferredVariants> {
           TS_ASSIGN_OR_RETURN(auto variants, compute());
-          return DeferredVariants{std::move(variants.first), std::move(variants.second)};
+          return DeferredVariants{std::move(variants.phase), std::move(variants.speed),
+                                  std::move(variants.refine)};
         };
       } else {  // too long to hold: computed while it streamed
         q.phase_variants = TakePhaseVariants(fo, &*fp);

@@ -1,6 +1,13 @@
 #include "fingerprint/query_variants.h"
 
+#include <cstdint>
+#include <vector>
+
+#include "common/fingerprint_types.h"
+#include "fingerprint/fingerprinter.h"
 #include "gtest/gtest.h"
+#include "tests/testing/audio_synth.h"
+#include "tests/testing/fake_audio_source.h"
 
 namespace trainspotter {
 namespace {
@@ -71,6 +78,48 @@ TEST(QueryVariantsTest, EachVersionCarriesItsOwnWeights) {
   EXPECT_TRUE(result.phase_variant_weights.empty());
   EXPECT_TRUE(result.noise_reduced_weights.empty());
   EXPECT_TRUE(result.noise_reduced_phase_weights.empty());
+}
+
+// The refiner DeferVariants hands out with the deferred variants fingerprints the same held
+// audio: at a cascade speed and phase it gives what the cascade's variant is, at 1 and phase 0
+// the plain query, in between versions of its own; it still works after the variants were
+// computed (which release the result's copy of the audio), and refuses nonsense.
+TEST(QueryVariantsTest, TheRefinerFingerprintsTheHeldAudioAtAnySpeedAndPhase) {
+  constexpr int kRate = kFingerprintSampleRate;
+  const std::vector<int16_t> pcm = ::trainspotter::testing::SynthesizeMusic(12, kRate, 1, 31);
+  FingerprintOptions options;
+  options.max_seconds = 0;
+  RequestQueryVariants(&options);
+  options.defer_variants = true;
+  ::trainspotter::testing::FakeAudioSource source(pcm, kRate, 4096);
+  auto fp = FingerprintAudioSource(source, "fake", options);
+  ASSERT_TRUE(fp.ok()) << fp.status();
+  ASSERT_TRUE(fp->variants_deferred());
+  const std::vector<uint32_t> plain = fp->fingerprint.items;
+  auto compute = DeferVariants("fake", options, &*fp);
+  EXPECT_FALSE(fp->variants_deferred());
+  auto variants = compute();
+  ASSERT_TRUE(variants.ok()) << variants.status();
+  ASSERT_TRUE(variants->refine);
+  ASSERT_FALSE(variants->speed.empty());
+  ASSERT_FALSE(variants->phase.empty());
+
+  auto at = [&](double speed, int skip) {
+    auto items = variants->refine(speed, skip);
+    EXPECT_TRUE(items.ok()) << items.status();
+    return items.ok() ? *items : std::vector<uint32_t>();
+  };
+  EXPECT_EQ(at(1.0, 0), plain);
+  EXPECT_EQ(at(variants->speed[0].first, 0), variants->speed[0].second.items);
+  EXPECT_DOUBLE_EQ(variants->phase[0].first, PhaseOffsetSeconds(kQueryPhaseOffsets[0]));
+  EXPECT_EQ(at(1.0, kQueryPhaseOffsets[0]), variants->phase[0].second.items);
+  const std::vector<uint32_t> between = at(1.005, 0);
+  EXPECT_FALSE(between.empty());
+  EXPECT_NE(between, plain);
+  EXPECT_NE(between, at(1.01, 0));
+  EXPECT_TRUE(at(1.0, static_cast<int>(pcm.size())).empty());  // nothing left to fingerprint
+  EXPECT_EQ(variants->refine(0.0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(variants->refine(1.0, -1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "matcher/matcher.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <utility>
 #include <vector>
@@ -287,7 +288,7 @@ TEST_F(MatcherTest, DeferredVariantsAreComputedOnlyWhenNeededAndCountedFromTheSt
   auto deferred = [&](QueryVersions phases, QueryVersions speeds) {
     return [&calls, phases, speeds]() -> absl::StatusOr<DeferredVariants> {
       ++calls;
-      return DeferredVariants{phases, speeds};
+      return DeferredVariants{phases, speeds, nullptr};
     };
   };
   // The same query with its variants given up front, and deferred: the same answer, to the
@@ -379,6 +380,110 @@ TEST_F(MatcherTest, UnexplainedBitErrorsAreDemotedToSoundsAlike) {
   EXPECT_EQ(noisy.key, 1005);
   EXPECT_TRUE(noisy.member);
   EXPECT_FALSE(noisy.sounds_alike);
+}
+
+// Speed variants are screened too: a reference that only a speed variant of a clean query
+// agrees with at 0.25 sounds alike. (Before, speed matches went unscreened, and the third
+// corpus's last look-alikes came through them.)
+TEST_F(MatcherTest, ALookAlikeFoundAtAnotherSpeedIsDemoted) {
+  std::mt19937 rng(61);
+  const std::vector<uint32_t> unrelated = RandomWalk(rng, 120);
+  const std::vector<uint32_t> alike = WithBitErrors(
+      std::vector<uint32_t>(refs_[6].begin() + 100, refs_[6].begin() + 220), 0.25, rng);
+  MatchQuery q;
+  q.items = unrelated;
+  q.phase_variants = {{0.0, {unrelated, {}}}};  // its noise reduction changes nothing
+  q.speed_variants = {{1.02, {alike, {}}}};
+  q.include_non_members = true;
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->empty());
+  EXPECT_EQ((*r)[0].key, 1006);
+  EXPECT_EQ((*r)[0].speed, 1.02);
+  EXPECT_FALSE((*r)[0].member);
+  EXPECT_TRUE((*r)[0].sounds_alike);
+  EXPECT_LT((*r)[0].false_match_probability, 1e-5);
+}
+
+// Before it demotes a match, the screen asks the refiner for the query at speeds near the one
+// that matched and at sub-item phases, verified at the match's alignment: a copy re-played at
+// 0.5% off the cascade's speeds agrees far better at its own speed, and stays a member; a
+// refiner that offers nothing better leaves the match demoted.
+TEST_F(MatcherTest, AMatchThatARefinedSpeedExplainsStaysAMember) {
+  std::mt19937 rng(67);
+  const std::vector<uint32_t> copy(refs_[8].begin() + 150, refs_[8].begin() + 270);
+  const std::vector<uint32_t> off_speed = WithBitErrors(copy, 0.25, rng);
+  std::vector<std::pair<double, int>> asked;
+  auto run = [&](bool refinable) {
+    asked.clear();
+    MatchQuery q;
+    q.items = off_speed;
+    q.include_non_members = true;
+    q.deferred_versions = 1;
+    q.deferred_variants = [&, refinable]() -> absl::StatusOr<DeferredVariants> {
+      DeferredVariants d;
+      d.phase_variants = {{0.0, {off_speed, {}}}};  // clean: the reduction changes nothing
+      d.refine = [&, refinable](double speed, int skip) -> absl::StatusOr<std::vector<uint32_t>> {
+        asked.emplace_back(speed, skip);
+        // At its own speed (0.5% slower) and phase 0 the copy agrees exactly.
+        if (refinable && std::abs(speed - 0.995) < 1e-9 && skip == 0) return copy;
+        return off_speed;
+      };
+      return d;
+    };
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->empty());
+    return r.ok() && !r->empty() ? (*r)[0] : SegmentMatch{};
+  };
+  const SegmentMatch kept = run(true);
+  EXPECT_EQ(kept.key, 1008);
+  EXPECT_TRUE(kept.member);
+  EXPECT_FALSE(kept.sounds_alike);
+  EXPECT_EQ(kept.speed, 1.0);  // reported as found; the refinement only judged it
+  EXPECT_GT(kept.bit_error_rate, kMaxUnexplainedBitErrorRate + 0.05);
+  ASSERT_FALSE(asked.empty());
+  EXPECT_NEAR(asked.back().first, 0.995, 1e-9);  // it stopped at the version that explained it
+
+  const SegmentMatch demoted = run(false);
+  EXPECT_EQ(demoted.key, 1008);
+  EXPECT_FALSE(demoted.member);
+  EXPECT_TRUE(demoted.sounds_alike);
+  // Speeds within +-0.5% of 1, then phases; at most a few dozen versions.
+  ASSERT_FALSE(asked.empty());
+  EXPECT_LE(asked.size(), 24u);
+  for (const auto& [speed, skip] : asked) {
+    EXPECT_GE(speed, 0.995 - 1e-9);
+    EXPECT_LE(speed, 1.005 + 1e-9);
+    EXPECT_GE(skip, 0);
+    EXPECT_LT(skip, kItemHopSamples);
+  }
+}
+
+// A reference that holds the look-alike passage twice gives two alignments of equal strength
+// over the same query region; each is judged (once, a tie let both through unjudged).
+TEST_F(MatcherTest, EquallyStrongLookAlikeAlignmentsAreBothJudged) {
+  std::mt19937 rng(71);
+  const std::vector<uint32_t> passage = RandomWalk(rng, 120);
+  std::vector<uint32_t> twice = RandomWalk(rng, 50);
+  twice.insert(twice.end(), passage.begin(), passage.end());
+  const std::vector<uint32_t> gap = RandomWalk(rng, 60);
+  twice.insert(twice.end(), gap.begin(), gap.end());
+  twice.insert(twice.end(), passage.begin(), passage.end());
+  ASSERT_TRUE(matcher_->Add(2000, twice).ok());
+  const std::vector<uint32_t> alike = WithBitErrors(passage, 0.25, rng);
+  MatchQuery q;
+  q.items = alike;
+  q.phase_variants = {{0.0, {alike, {}}}};
+  q.include_non_members = true;
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->empty());
+  for (const SegmentMatch& m : *r) {
+    EXPECT_FALSE(m.member) << "key " << m.key << " at " << m.ref_start << " s";
+  }
+  EXPECT_EQ((*r)[0].key, 2000);
+  EXPECT_TRUE((*r)[0].sounds_alike);
 }
 
 TEST_F(MatcherTest, APhaseVariantIsVerifiedWhereItsVersionVoted) {
