@@ -226,6 +226,10 @@ class FingerprintMatcher : public Matcher {
         judged[i - first] = true;
         SegmentMatch& m = out[i];
         if (!m.member || m.bit_error_rate <= kMaxUnexplainedBitErrorRate) continue;
+        // A speed variant's errors are judged only where the query can be refined (the caller
+        // holds its audio): unrefined, a copy re-played between two of the cascade's speeds
+        // looks no better than music that sounds alike.
+        if (m.speed != 1.0 && !(more.has_value() && more->refine)) continue;
         // A weaker alignment of a reference that a stronger member, judged and kept, covers in
         // the query is dropped below anyway (a neighbouring offset, a repetition). Two equally
         // strong ones (one alignment reached from two candidates) are judged in turn.

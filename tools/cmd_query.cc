@@ -29,16 +29,22 @@ struct Outcome {
   absl::StatusOr<CatalogMatchResult> result = absl::UnknownError("not run");
 };
 
-std::string HumanReadable(const Outcome& o) {
+// The answer for one input as a person reads it: members, and with `near_misses` the best
+// alignments that did not pass, marked so (a look-alike says it sounds alike).
+std::string HumanReadable(const Outcome& o, bool near_misses) {
   if (!o.result.ok()) return absl::StrCat(o.file, ": error: ", o.result.status().message(), "\n");
   const CatalogMatchResult& r = *o.result;
   std::string out = absl::StrFormat("%s: %s (%.1f s)\n", o.file,
                                     r.member ? "MEMBER of a training set" : "not in the catalogue",
                                     o.duration);
   for (const CatalogMatch& m : r.matches) {
-    if (!m.segment.member) continue;
+    if (!m.segment.member && !near_misses) continue;
     const TrackMetadata& md = m.track.metadata;
-    out += absl::StrFormat("  %s/%s  %s", m.track.dataset, m.track.version, m.track.track_id);
+    out += absl::StrFormat("  %s%s/%s  %s",
+                           m.segment.member         ? ""
+                           : m.segment.sounds_alike ? "sounds alike, not the same audio: "
+                                                    : "near miss: ",
+                           m.track.dataset, m.track.version, m.track.track_id);
     if (!md.title.empty() || !md.artist.empty()) {
       out += absl::StrFormat("  \"%s\"%s", md.title,
                              md.artist.empty() ? "" : absl::StrCat(" by ", md.artist));
@@ -67,8 +73,9 @@ int RunQuery(int argc, char** argv) {
       "false_match_probability (the chance that unrelated audio agrees this well with anything\n"
       "in the catalogue) is below --max-fmp. Silence, steady tones and noise never match.\n"
       "Music that only sounds alike (the same tempo and drums, a re-arranged theme) can agree\n"
-      "better than chance: a clean query whose match has a bit error rate above ~0.2 more\n"
-      "likely sounds like the reference than contains it (docs/decision.md).\n"
+      "better than chance, but worse than a copy: a match whose bit errors the query's own\n"
+      "noise does not explain, at any speed within 0.5% of the one that matched, is not a\n"
+      "member (--near-misses lists it with \"sounds_alike\": true; docs/decision.md).\n"
       "\n"
       "Examples:\n"
       "  trainspotter query --catalog cat song.mp3 clip.ogg\n"
@@ -96,7 +103,8 @@ int RunQuery(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_flag("--near-misses", near_misses,
                "also list the best alignments that did not pass the decision (member: false in "
-               "each match), to see how close a non-member came");
+               "each match; \"sounds_alike\" where the look-alike screen demoted it), to see how "
+               "close a non-member came");
   app.add_option("--dataset", datasets, "only match this dataset (repeatable; default all)")
       ->allow_extra_args(false);
   app.add_option("--max-matches", max_matches, "matches listed per input")
@@ -194,7 +202,7 @@ int RunQuery(int argc, char** argv) {
         std::fputs((j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(),
                    stdout);
       } else {
-        std::fputs(HumanReadable(o).c_str(), stdout);
+        std::fputs(HumanReadable(o, near_misses).c_str(), stdout);
         if (!o.result.ok()) {
           std::fprintf(stderr, "trainspotter query: %s\n",
                        std::string(o.result.status().message()).c_str());

@@ -382,27 +382,54 @@ TEST_F(MatcherTest, UnexplainedBitErrorsAreDemotedToSoundsAlike) {
   EXPECT_FALSE(noisy.sounds_alike);
 }
 
-// Speed variants are screened too: a reference that only a speed variant of a clean query
-// agrees with at 0.25 sounds alike. (Before, speed matches went unscreened, and the third
-// corpus's last look-alikes came through them.)
+// Speed variants are screened too where the query can be refined (its audio is held): a
+// reference that only a speed variant of a clean query agrees with at 0.25, at every refined
+// speed and phase too, sounds alike. (Before, speed matches went unscreened, and the third
+// corpus's last look-alikes came through them.) Without a refiner (variants sent as bare
+// fingerprints) a speed match is left as the chance model judged it.
 TEST_F(MatcherTest, ALookAlikeFoundAtAnotherSpeedIsDemoted) {
   std::mt19937 rng(61);
   const std::vector<uint32_t> unrelated = RandomWalk(rng, 120);
   const std::vector<uint32_t> alike = WithBitErrors(
       std::vector<uint32_t>(refs_[6].begin() + 100, refs_[6].begin() + 220), 0.25, rng);
-  MatchQuery q;
-  q.items = unrelated;
-  q.phase_variants = {{0.0, {unrelated, {}}}};  // its noise reduction changes nothing
-  q.speed_variants = {{1.02, {alike, {}}}};
-  q.include_non_members = true;
-  auto r = matcher_->Match(q);
-  ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_FALSE(r->empty());
-  EXPECT_EQ((*r)[0].key, 1006);
-  EXPECT_EQ((*r)[0].speed, 1.02);
-  EXPECT_FALSE((*r)[0].member);
-  EXPECT_TRUE((*r)[0].sounds_alike);
-  EXPECT_LT((*r)[0].false_match_probability, 1e-5);
+  int refined = 0;
+  auto top = [&](bool deferred) {
+    MatchQuery q;
+    q.items = unrelated;
+    q.include_non_members = true;
+    const QueryVersions phases = {{0.0, {unrelated, {}}}};  // its noise reduction changes nothing
+    const QueryVersions speeds = {{1.02, {alike, {}}}};
+    if (deferred) {
+      q.deferred_versions = 2;
+      q.deferred_variants = [&, phases, speeds]() -> absl::StatusOr<DeferredVariants> {
+        return DeferredVariants{phases, speeds,
+                                [&](double, int) -> absl::StatusOr<std::vector<uint32_t>> {
+                                  ++refined;
+                                  return alike;
+                                }};
+      };
+    } else {
+      q.phase_variants = phases;
+      q.speed_variants = speeds;
+    }
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->empty());
+    return r.ok() && !r->empty() ? (*r)[0] : SegmentMatch{};
+  };
+  const SegmentMatch screened = top(true);
+  EXPECT_EQ(screened.key, 1006);
+  EXPECT_EQ(screened.speed, 1.02);
+  EXPECT_FALSE(screened.member);
+  EXPECT_TRUE(screened.sounds_alike);
+  EXPECT_LT(screened.false_match_probability, 1e-5);  // the chance model alone would pass it
+  EXPECT_GT(refined, 0);
+
+  const SegmentMatch bare = top(false);
+  EXPECT_EQ(bare.key, 1006);
+  EXPECT_EQ(bare.speed, 1.02);
+  EXPECT_TRUE(bare.member);
+  EXPECT_FALSE(bare.sounds_alike);
 }
 
 // Before it demotes a match, the screen asks the refiner for the query at speeds near the one

@@ -215,6 +215,28 @@ TEST_F(QueryCliTest, HumanReadableAnswerCarriesTrackOffsetsAndBitErrorRate) {
   EXPECT_LT(ber, 0.2);  // an uncompressed copy
   EXPECT_LE(fmp, 1e-5);
   EXPECT_EQ(rows.back(), absl::StrCat(non, ": not in the catalogue (10.0 s)"));
+
+  // With --near-misses the person reading sees the alignments that did not pass too, each
+  // marked as such: as many as --json --near-misses lists, none unmarked.
+  CommandResult near_json = Query(absl::StrCat("--json --near-misses ", ShellQuote(non)));
+  ASSERT_EQ(near_json.exit_code, 0) << near_json.output;
+  auto near_lines = JsonLines(near_json.output);
+  ASSERT_EQ(near_lines.size(), 1u);
+  EXPECT_FALSE(near_lines[0]["member"].get<bool>());
+  ASSERT_FALSE(near_lines[0]["matches"].empty()) << near_lines[0].dump();  // something came close
+  CommandResult near = Query(absl::StrCat("--near-misses ", ShellQuote(non)));
+  ASSERT_EQ(near.exit_code, 0) << near.output;
+  std::vector<std::string> near_rows = absl::StrSplit(near.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(near_rows.size(), 1 + 2 * near_lines[0]["matches"].size()) << near.output;
+  EXPECT_EQ(near_rows[0], absl::StrCat(non, ": not in the catalogue (10.0 s)"));
+  for (size_t i = 0; i < near_lines[0]["matches"].size(); ++i) {
+    const nlohmann::json& m = near_lines[0]["matches"][i];
+    const std::string label = m.value("sounds_alike", false)
+                                  ? "  sounds alike, not the same audio: music/2  "
+                                  : "  near miss: music/2  ";
+    EXPECT_EQ(near_rows[1 + 2 * i].rfind(label + m["track_id"].get<std::string>(), 0), 0u)
+        << near_rows[1 + 2 * i];
+  }
 }
 
 TEST_F(QueryCliTest, NonMemberAndSilenceAreNotMatched) {
