@@ -210,6 +210,7 @@ class FingerprintMatcher : public Matcher {
     bool noise_change_known = false;
     size_t screened = 0;
     absl::flat_hash_map<std::pair<int64_t, double>, double> refined_of;
+    std::vector<size_t> unrefined;  // speed matches left to the chance model (above)
     auto screen = [&]() -> absl::Status {
       // Strongest first: a weaker alignment that a stronger member covers is judged only if
       // that member is demoted.
@@ -226,10 +227,6 @@ class FingerprintMatcher : public Matcher {
         judged[i - first] = true;
         SegmentMatch& m = out[i];
         if (!m.member || m.bit_error_rate <= kMaxUnexplainedBitErrorRate) continue;
-        // A speed variant's errors are judged only where the query can be refined (the caller
-        // holds its audio): unrefined, a copy re-played between two of the cascade's speeds
-        // looks no better than music that sounds alike.
-        if (m.speed != 1.0 && !(more.has_value() && more->refine)) continue;
         // A weaker alignment of a reference that a stronger member, judged and kept, covers in
         // the query is dropped below anyway (a neighbouring offset, a repetition). Two equally
         // strong ones (one alignment reached from two candidates) are judged in turn.
@@ -252,6 +249,16 @@ class FingerprintMatcher : public Matcher {
           noise_change_known = true;
         }
         if (!noise_change.has_value() || ExplainedByNoise(m.bit_error_rate, *noise_change)) {
+          continue;
+        }
+        // A speed variant's errors are judged only where the query can be refined (the caller
+        // holds its audio): unrefined, a copy re-played between two of the cascade's speeds
+        // looks no better than music that sounds alike. It stays a member, but the cascade
+        // goes on, as it does after a demotion, so that a better-fitting speed is found as it
+        // would be with a refiner.
+        if (m.speed != 1.0 && !(more.has_value() && more->refine)) {
+          m.member = false;
+          unrefined.push_back(i);
           continue;
         }
         // Refined: a copy re-played between two of the cascade's speeds, or cut off their item
@@ -295,6 +302,7 @@ class FingerprintMatcher : public Matcher {
       TS_RETURN_IF_ERROR(compute_deferred());
       if (more.has_value()) TS_RETURN_IF_ERROR(cascade(more->phase_variants, more->speed_variants));
     }
+    for (size_t i : unrefined) out[i].member = true;
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;
       // log10_chance orders like false_match_probability (same correction for every match of

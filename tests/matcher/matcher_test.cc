@@ -432,6 +432,34 @@ TEST_F(MatcherTest, ALookAlikeFoundAtAnotherSpeedIsDemoted) {
   EXPECT_FALSE(bare.sounds_alike);
 }
 
+// Without a refiner a speed match whose errors the noise does not explain stays a member, but
+// the cascade goes on to the next speed, as after a demotion: a copy re-played 2% slow is
+// reported where it fits (1.02), not at the first speed that passed (1.01) -- the answer a
+// refiner would give, so `scan` (fingerprints) and `query` (audio) agree.
+TEST_F(MatcherTest, AnUnrefinableSpeedMatchLetsTheCascadeGoOn) {
+  std::mt19937 rng(73);
+  const std::vector<uint32_t> unrelated = RandomWalk(rng, 120);
+  const std::vector<uint32_t> copy(refs_[9].begin() + 200, refs_[9].begin() + 320);
+  MatchQuery q;
+  q.items = unrelated;
+  q.phase_variants = {{0.0, {unrelated, {}}}};  // its noise reduction changes nothing
+  q.speed_variants = {{1.01, {WithBitErrors(copy, 0.25, rng), {}}}, {1.02, {copy, {}}}};
+  auto r = matcher_->Match(q);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->empty());
+  EXPECT_EQ((*r)[0].key, 1009);
+  EXPECT_TRUE((*r)[0].member);
+  EXPECT_EQ((*r)[0].speed, 1.02);
+  EXPECT_LT((*r)[0].bit_error_rate, 0.01);
+  // Alone, the 1.01 match is still a member: nothing refuted it.
+  q.speed_variants.resize(1);
+  auto alone = matcher_->Match(q);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_FALSE(alone->empty());
+  EXPECT_TRUE((*alone)[0].member);
+  EXPECT_EQ((*alone)[0].speed, 1.01);
+}
+
 // Before it demotes a match, the screen asks the refiner for the query at speeds near the one
 // that matched and at sub-item phases, verified at the match's alignment: a copy re-played at
 // 0.5% off the cascade's speeds agrees far better at its own speed, and stays a member; a
