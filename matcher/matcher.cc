@@ -57,7 +57,7 @@ constexpr int64_t kItemsPerExtraCandidate = 256;  // ~32 s
 constexpr int kMaxCandidatesPerReference = 4;
 // Offsets (items) around a voted alignment that verification tries.
 constexpr int kRefineRadius = 2;
-// The look-alike screen's refinement (RefinedBitErrorRate): relative speed steps around the
+// The look-alike screen's refinement (RefineMatch): relative speed steps around the
 // speed that matched, nearest first (the cascade's speeds are 1% apart: +-0.5% reaches halfway
 // to the next), tried at phase 0; then sub-item phases at the best of them (samples skipped at
 // kFingerprintSampleRate, quarters of the hop as kQueryPhaseOffsets); then half a step either
@@ -107,6 +107,13 @@ struct Candidate {
   int32_t slot;
   int32_t offset;  // reference item = query item + offset
   float votes;
+};
+
+// What the look-alike screen's refinement found for a match: the lowest bit error rate at which
+// its reference agrees with a version of the query, and that version's speed.
+struct Refined {
+  double bit_error_rate;
+  double speed;
 };
 
 // Best segment of one alignment after verification.
@@ -209,8 +216,9 @@ class FingerprintMatcher : public Matcher {
     std::optional<double> noise_change;
     bool noise_change_known = false;
     size_t screened = 0;
-    absl::flat_hash_map<std::pair<int64_t, double>, double> refined_of;
-    std::vector<size_t> unrefined;  // speed matches left to the chance model (above)
+    absl::flat_hash_map<std::pair<int64_t, double>, Refined> refined_of;
+    // Members set aside while the cascade goes on (below), members again at its end.
+    std::vector<size_t> provisional;
     auto screen = [&]() -> absl::Status {
       // Strongest first: a weaker alignment that a stronger member covers is judged only if
       // that member is demoted.
@@ -258,24 +266,29 @@ class FingerprintMatcher : public Matcher {
         // would be with a refiner.
         if (m.speed != 1.0 && !(more.has_value() && more->refine)) {
           m.member = false;
-          unrefined.push_back(i);
+          provisional.push_back(i);
           continue;
         }
         // Refined: a copy re-played between two of the cascade's speeds, or cut off their item
         // grid, agrees far better at its own speed and phase; music that sounds alike does not.
         // Refined once per reference and speed: its other alignments there (pieces of one
         // copy that drifts, repetitions) take the same answer.
-        double refined = m.bit_error_rate;
+        Refined refined{m.bit_error_rate, m.speed};
         auto cached = refined_of.find(std::make_pair(m.key, m.speed));
         if (cached != refined_of.end()) {
           refined = cached->second;
         } else if (more.has_value() && more->refine) {
-          TS_ASSIGN_OR_RETURN(refined, RefinedBitErrorRate(query, m, more->refine, *noise_change));
+          TS_ASSIGN_OR_RETURN(refined, RefineMatch(query, m, more->refine, *noise_change));
           refined_of[std::make_pair(m.key, m.speed)] = refined;
         }
-        if (!ExplainedByNoise(refined, *noise_change)) {
+        if (!ExplainedByNoise(refined.bit_error_rate, *noise_change)) {
           m.member = false;
           m.sounds_alike = true;
+        } else if (refined.speed != m.speed) {
+          // A copy, but at another speed: the cascade goes on, and reports the speed variant
+          // nearest it if one fits better (a clip 2% fast is found at 1.01 first, at 0.98 best).
+          m.member = false;
+          provisional.push_back(i);
         }
       }
       return absl::OkStatus();
@@ -302,7 +315,7 @@ class FingerprintMatcher : public Matcher {
       TS_RETURN_IF_ERROR(compute_deferred());
       if (more.has_value()) TS_RETURN_IF_ERROR(cascade(more->phase_variants, more->speed_variants));
     }
-    for (size_t i : unrefined) out[i].member = true;
+    for (size_t i : provisional) out[i].member = true;
     std::sort(out.begin(), out.end(), [](const SegmentMatch& a, const SegmentMatch& b) {
       if (a.member != b.member) return a.member;
       // log10_chance orders like false_match_probability (same correction for every match of
@@ -679,7 +692,7 @@ class FingerprintMatcher : public Matcher {
   // 0.28 at speed 1, 0.24 at 0.25% off, 0.014 at its own speed), its phase matters less
   // (0.03-0.08 at the right speed): so speeds first, coarse to fine, then phases at the best.
   // Stops at the first version whose errors `noise_change` explains (ExplainedByNoise).
-  absl::StatusOr<double> RefinedBitErrorRate(
+  absl::StatusOr<Refined> RefineMatch(
       const MatchQuery& query, const SegmentMatch& m,
       const std::function<absl::StatusOr<std::vector<uint32_t>>(double, int)>& refine,
       double noise_change) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -716,19 +729,19 @@ class FingerprintMatcher : public Matcher {
     };
     for (double delta : kRefineSpeedSteps) {
       TS_RETURN_IF_ERROR(try_version(m.speed * (1.0 + delta), 0).status());
-      if (ExplainedByNoise(best, noise_change)) return best;
+      if (ExplainedByNoise(best, noise_change)) return Refined{best, best_speed};
     }
     const double speed = best_speed;
     for (int skip : kRefinePhaseSkips) {
       TS_RETURN_IF_ERROR(try_version(speed, skip).status());
-      if (ExplainedByNoise(best, noise_change)) return best;
+      if (ExplainedByNoise(best, noise_change)) return Refined{best, best_speed};
     }
     const int skip = best_skip;
     for (double delta : {kRefineFinestStep, -kRefineFinestStep}) {
       TS_RETURN_IF_ERROR(try_version(speed * (1.0 + delta), skip).status());
-      if (ExplainedByNoise(best, noise_change)) return best;
+      if (ExplainedByNoise(best, noise_change)) return Refined{best, best_speed};
     }
-    return best;
+    return Refined{best, best_speed};
   }
 
   // One search + verification pass for one version of the query; appends to `out`. With

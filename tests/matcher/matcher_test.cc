@@ -515,6 +515,45 @@ TEST_F(MatcherTest, AMatchThatARefinedSpeedExplainsStaysAMember) {
   }
 }
 
+// A match that only another speed explains is a copy, found at the wrong speed: the cascade
+// goes on, and the speed variant that fits is what the answer reports (a clip 2% fast, found
+// first at 1.01, is reported at 0.98), with the first match's membership kept if none fits.
+TEST_F(MatcherTest, AMatchExplainedAtAnotherSpeedIsReportedWhereItFits) {
+  std::mt19937 rng(79);
+  const std::vector<uint32_t> unrelated = RandomWalk(rng, 120);
+  const std::vector<uint32_t> copy(refs_[11].begin() + 100, refs_[11].begin() + 220);
+  const std::vector<uint32_t> off = WithBitErrors(copy, 0.25, rng);
+  auto top = [&](QueryVersions speeds) {
+    MatchQuery q;
+    q.items = unrelated;
+    q.deferred_versions = 1 + static_cast<int>(speeds.size());
+    q.deferred_variants = [&, speeds]() -> absl::StatusOr<DeferredVariants> {
+      return DeferredVariants{
+          {{0.0, {unrelated, {}}}},
+          speeds,
+          [&](double speed, int) -> absl::StatusOr<std::vector<uint32_t>> {
+            // The copy's own speed is 0.98; the refinement around 1.01 reaches 0.985, close
+            // enough to be explained but not exact.
+            return std::abs(speed - 0.985) < 5e-4 ? WithBitErrors(copy, 0.05, rng) : off;
+          }};
+    };
+    auto r = matcher_->Match(q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->empty());
+    return r.ok() && !r->empty() ? (*r)[0] : SegmentMatch{};
+  };
+  const SegmentMatch fits = top({{0.99, {off, {}}}, {0.98, {copy, {}}}});
+  EXPECT_EQ(fits.key, 1011);
+  EXPECT_TRUE(fits.member);
+  EXPECT_EQ(fits.speed, 0.98);
+  EXPECT_LT(fits.bit_error_rate, 0.01);
+  const SegmentMatch kept = top({{0.99, {off, {}}}});
+  EXPECT_EQ(kept.key, 1011);
+  EXPECT_TRUE(kept.member);
+  EXPECT_FALSE(kept.sounds_alike);
+  EXPECT_EQ(kept.speed, 0.99);
+}
+
 // A reference that holds the look-alike passage twice gives two alignments of equal strength
 // over the same query region; each is judged (once, a tie let both through unjudged).
 TEST_F(MatcherTest, EquallyStrongLookAlikeAlignmentsAreBothJudged) {
