@@ -2,8 +2,12 @@
 #ifndef TRAINSPOTTER_COMMON_FINGERPRINT_TYPES_H_
 #define TRAINSPOTTER_COMMON_FINGERPRINT_TYPES_H_
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace trainspotter {
 
@@ -46,6 +50,19 @@ struct WeightedItems {
     return a.items == b.items && a.weights == b.weights;
   }
 };
+
+// Sub-item phases, in samples at kFingerprintSampleRate: quarters of Chromaprint's 1365-sample
+// hop. A clip cut anywhere is rarely on the reference's item grid; one of these lands closer.
+// The query's phase variants (fingerprint/query_variants.h) and the matcher's refinement of a
+// match (matcher.cc) both use them.
+inline constexpr std::array<int, 3> kQueryPhaseOffsets = {341, 682, 1024};
+
+// The query's audio fingerprinted again, re-played at `speed` (times as fast, in [0.5, 2]) and
+// without its first `skip_samples` samples at kFingerprintSampleRate: what the matcher's
+// look-alike screen asks for, between the cascade's speeds and phases, before it calls a match
+// "sounds alike" (matcher.h, DeferredVariants::refine; made by fingerprint/query_variants.h).
+using QueryRefiner =
+    std::function<absl::StatusOr<std::vector<uint32_t>>(double speed, int skip_samples)>;
 
 // Seconds from the start of the fingerprinted audio to the start of item `index`.
 inline double ItemToSeconds(double index) { return index * kSecondsPerItem; }

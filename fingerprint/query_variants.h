@@ -20,9 +20,6 @@
 
 namespace trainspotter {
 
-// Sub-item phases, in samples at kFingerprintSampleRate: quarters of Chromaprint's 1365-sample
-// hop. A clip cut anywhere is rarely on the reference's item grid; one of these lands closer.
-inline constexpr std::array<int, 3> kQueryPhaseOffsets = {341, 682, 1024};
 // Speeds that undo a speed change (pitch and tempo together) of up to +-2% in the query,
 // closest to 1 first (the cascade stops at the first member).
 inline constexpr std::array<double, 4> kQuerySpeedFactors = {1.01, 0.99, 1.02, 0.98};
@@ -62,18 +59,11 @@ ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintRes
 // audio too short for its phase is ever dropped, and audio that short has too few items to match.
 int DeferredVariantCount(const FingerprintOptions& options);
 
-// The query's audio fingerprinted again, re-played at `speed` (times as fast, in
-// [0.5, 2]) and without its first `skip_samples` samples at
-// kFingerprintSampleRate: the versions between the cascade's speeds and phases that the
-// matcher's look-alike screen tries before it calls a match "sounds alike" (matcher.h).
-using QueryRefiner =
-    std::function<absl::StatusOr<std::vector<uint32_t>>(double speed, int skip_samples)>;
-
 // A result's deferred variants, as DeferVariants computes them.
 struct DeferredItemVariants {
   ItemVariants phase;   // as TakePhaseVariants hands them out
   ItemVariants speed;   // as TakeSpeedVariants hands them out
-  QueryRefiner refine;  // over the same audio; usable after the variants are computed
+  QueryRefiner refine;  // over the same audio (common/fingerprint_types.h)
 };
 
 // The computation of a result's deferred variants, for later: takes result->deferred_pcm and

@@ -59,12 +59,10 @@ constexpr int kMaxCandidatesPerReference = 4;
 constexpr int kRefineRadius = 2;
 // The look-alike screen's refinement (RefineMatch): relative speed steps around the
 // speed that matched, nearest first (the cascade's speeds are 1% apart: +-0.5% reaches halfway
-// to the next), tried at phase 0; then sub-item phases at the best of them (samples skipped at
-// kFingerprintSampleRate, quarters of the hop as kQueryPhaseOffsets); then half a step either
-// side of the best.
+// to the next), tried at phase 0; then the sub-item phases (kQueryPhaseOffsets) at the best of
+// them; then half a step either side of the best.
 constexpr double kRefineSpeedSteps[] = {0.00125, -0.00125, 0.0025, -0.0025,
                                         0.00375, -0.00375, 0.005,  -0.005};
-constexpr int kRefinePhaseSkips[] = {341, 682, 1024};
 constexpr double kRefineFinestStep = 0.000625;
 // Per-item bit errors at which the segment finder breaks even: items agreeing better extend a
 // segment, items agreeing worse shorten it. 12 of 32 bits (37.5%) sits between matched audio
@@ -264,7 +262,8 @@ class FingerprintMatcher : public Matcher {
         // looks no better than music that sounds alike. It stays a member, but the cascade
         // goes on, as it does after a demotion, so that a better-fitting speed is found as it
         // would be with a refiner.
-        if (m.speed != 1.0 && !(more.has_value() && more->refine)) {
+        const bool refinable = more.has_value() && more->refine;
+        if (m.speed != 1.0 && !refinable) {
           m.member = false;
           provisional.push_back(i);
           continue;
@@ -277,7 +276,7 @@ class FingerprintMatcher : public Matcher {
         auto cached = refined_of.find(std::make_pair(m.key, m.speed));
         if (cached != refined_of.end()) {
           refined = cached->second;
-        } else if (more.has_value() && more->refine) {
+        } else if (refinable) {
           TS_ASSIGN_OR_RETURN(refined, RefineMatch(query, m, more->refine, *noise_change));
           refined_of[std::make_pair(m.key, m.speed)] = refined;
         }
@@ -692,10 +691,9 @@ class FingerprintMatcher : public Matcher {
   // 0.28 at speed 1, 0.24 at 0.25% off, 0.014 at its own speed), its phase matters less
   // (0.03-0.08 at the right speed): so speeds first, coarse to fine, then phases at the best.
   // Stops at the first version whose errors `noise_change` explains (ExplainedByNoise).
-  absl::StatusOr<Refined> RefineMatch(
-      const MatchQuery& query, const SegmentMatch& m,
-      const std::function<absl::StatusOr<std::vector<uint32_t>>(double, int)>& refine,
-      double noise_change) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+  absl::StatusOr<Refined> RefineMatch(const MatchQuery& query, const SegmentMatch& m,
+                                      const QueryRefiner& refine, double noise_change) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     std::vector<Candidate> given;
     for (const auto* map : {&slot_of_key_, &twin_slot_of_key_}) {
       auto it = map->find(m.key);
@@ -704,8 +702,8 @@ class FingerprintMatcher : public Matcher {
     double best = m.bit_error_rate;
     double best_speed = m.speed;
     int best_skip = 0;
-    // The bit error rate of m's reference against one version (2 if it yields no segment).
-    auto try_version = [&](double speed, int skip) -> absl::StatusOr<double> {
+    // Verifies m's reference against one version; keeps the best.
+    auto try_version = [&](double speed, int skip) -> absl::Status {
       TS_ASSIGN_OR_RETURN(std::vector<uint32_t> items, refine(speed, skip));
       const double start = static_cast<double>(skip) / kFingerprintSampleRate;
       // m's alignment in this version: its reference item at its first query item.
@@ -714,31 +712,28 @@ class FingerprintMatcher : public Matcher {
       for (Candidate& c : given) c.offset = offset;
       std::vector<SegmentMatch> found;
       TS_RETURN_IF_ERROR(MatchPass(query, items, {}, speed, start, &found, &given));
-      double ber = 2;
       for (const SegmentMatch& f : found) {
-        if (f.key == m.key && f.query_start < m.query_end && m.query_start < f.query_end) {
-          ber = std::min(ber, f.bit_error_rate);
+        if (f.key == m.key && f.query_start < m.query_end && m.query_start < f.query_end &&
+            f.bit_error_rate < best) {
+          best = f.bit_error_rate;
+          best_speed = speed;
+          best_skip = skip;
         }
       }
-      if (ber < best) {
-        best = ber;
-        best_speed = speed;
-        best_skip = skip;
-      }
-      return ber;
+      return absl::OkStatus();
     };
     for (double delta : kRefineSpeedSteps) {
-      TS_RETURN_IF_ERROR(try_version(m.speed * (1.0 + delta), 0).status());
+      TS_RETURN_IF_ERROR(try_version(m.speed * (1.0 + delta), 0));
       if (ExplainedByNoise(best, noise_change)) return Refined{best, best_speed};
     }
     const double speed = best_speed;
-    for (int skip : kRefinePhaseSkips) {
-      TS_RETURN_IF_ERROR(try_version(speed, skip).status());
+    for (int skip : kQueryPhaseOffsets) {
+      TS_RETURN_IF_ERROR(try_version(speed, skip));
       if (ExplainedByNoise(best, noise_change)) return Refined{best, best_speed};
     }
     const int skip = best_skip;
     for (double delta : {kRefineFinestStep, -kRefineFinestStep}) {
-      TS_RETURN_IF_ERROR(try_version(speed * (1.0 + delta), skip).status());
+      TS_RETURN_IF_ERROR(try_version(speed * (1.0 + delta), skip));
       if (ExplainedByNoise(best, noise_change)) return Refined{best, best_speed};
     }
     return Refined{best, best_speed};

@@ -57,7 +57,7 @@ struct DeferredVariants {
   // versions, between the cascade's speeds and phases, before it demotes a member whose bit
   // errors the query's noise does not explain: a copy re-played at a speed between two of the
   // speed variants, or cut off their item grid, agrees far better at its own speed and phase.
-  std::function<absl::StatusOr<std::vector<uint32_t>>(double speed, int skip_samples)> refine;
+  QueryRefiner refine;
 };
 
 struct MatchQuery {
