@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,6 +64,22 @@ inline constexpr std::array<int, 3> kQueryPhaseOffsets = {341, 682, 1024};
 // "sounds alike" (matcher.h, DeferredVariants::refine; made by fingerprint/query_variants.h).
 using QueryRefiner =
     std::function<absl::StatusOr<std::vector<uint32_t>>(double speed, int skip_samples)>;
+
+// Versions of a query: (start seconds or speed factor, items with their bit weights if any).
+using QueryVersions = std::vector<std::pair<double, WeightedItems>>;
+
+// Variants of a query that its caller computes only when the matcher asks for them
+// (fingerprint/query_variants.h DeferVariants makes them; matcher.h MatchQuery takes them).
+struct DeferredVariants {
+  QueryVersions phase_variants;  // tried in order, as MatchQuery::phase_variants
+  QueryVersions speed_variants;  // as MatchQuery::speed_variants
+  // Optional: the query's audio fingerprinted again at any speed and phase. The look-alike
+  // screen tries such versions, between the cascade's speeds and phases, before it demotes a
+  // member whose bit errors the query's noise does not explain: a copy re-played at a speed
+  // between two of the speed variants, or cut off their item grid, agrees far better at its
+  // own speed and phase.
+  QueryRefiner refine;
+};
 
 // Seconds from the start of the fingerprinted audio to the start of item `index`.
 inline double ItemToSeconds(double index) { return index * kSecondsPerItem; }

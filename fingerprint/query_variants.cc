@@ -27,7 +27,7 @@ namespace {
 // Moves `items[i]` (and its weights, if `weights` has as many entries) into `out`, at `at[i]`,
 // skipping empty ones.
 void TakeVersions(const std::vector<double>& at, std::vector<std::vector<uint32_t>>* items,
-                  std::vector<std::vector<uint8_t>>* weights, ItemVariants* out) {
+                  std::vector<std::vector<uint8_t>>* weights, QueryVersions* out) {
   for (size_t i = 0; i < at.size() && i < items->size(); ++i) {
     if ((*items)[i].empty()) continue;
     WeightedItems v;
@@ -43,10 +43,10 @@ void TakeVersions(const std::vector<double>& at, std::vector<std::vector<uint32_
 
 }  // namespace
 
-ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result) {
+QueryVersions TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result) {
   std::vector<double> starts;
   for (int k : options.phase_offsets) starts.push_back(PhaseOffsetSeconds(k));
-  ItemVariants out;
+  QueryVersions out;
   TakeVersions(starts, &result->phase_variants, &result->phase_variant_weights, &out);
   if (!result->noise_reduced_items.empty()) {
     WeightedItems v;
@@ -61,8 +61,8 @@ ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintRes
   return out;
 }
 
-ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result) {
-  ItemVariants out;
+QueryVersions TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result) {
+  QueryVersions out;
   TakeVersions(options.speed_factors, &result->speed_variants, nullptr, &out);
   return out;
 }
@@ -73,18 +73,19 @@ int DeferredVariantCount(const FingerprintOptions& options) {
          static_cast<int>(options.speed_factors.size());
 }
 
-std::function<absl::StatusOr<DeferredItemVariants>()> DeferVariants(
-    const std::string& name, const FingerprintOptions& options, FingerprintResult* result) {
+std::function<absl::StatusOr<DeferredVariants>()> DeferVariants(const std::string& name,
+                                                                const FingerprintOptions& options,
+                                                                FingerprintResult* result) {
   auto held = std::make_shared<FingerprintResult>();
   held->deferred_pcm = std::move(result->deferred_pcm);
   result->deferred_pcm.clear();
-  return [name, options, held]() -> absl::StatusOr<DeferredItemVariants> {
+  return [name, options, held]() -> absl::StatusOr<DeferredVariants> {
     // ComputeDeferredVariants releases the audio; the refiner keeps a copy (22 KB per second).
     auto pcm = std::make_shared<const std::vector<int16_t>>(held->deferred_pcm);
     TS_RETURN_IF_ERROR(ComputeDeferredVariants(name, options, held.get()));
-    DeferredItemVariants out;
-    out.phase = TakePhaseVariants(options, held.get());
-    out.speed = TakeSpeedVariants(options, held.get());
+    DeferredVariants out;
+    out.phase_variants = TakePhaseVariants(options, held.get());
+    out.speed_variants = TakeSpeedVariants(options, held.get());
     const absl::Time deadline = options.limits.deadline;
     out.refine = [name, pcm, deadline](double speed,
                                        int skip_samples) -> absl::StatusOr<std::vector<uint32_t>> {

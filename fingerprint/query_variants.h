@@ -24,10 +24,6 @@ namespace trainspotter {
 // closest to 1 first (the cascade stops at the first member).
 inline constexpr std::array<double, 4> kQuerySpeedFactors = {1.01, 0.99, 1.02, 0.98};
 
-// (start seconds or speed factor, items with their bit weights if any), as MatchQuery /
-// CatalogQuery take them.
-using ItemVariants = std::vector<std::pair<double, WeightedItems>>;
-
 // Asks for the phase variants above (options->phase_offsets) and the noise-reduced variant
 // (options->noise_reduced_variant); speed factors are left alone because the server's MatchAudio
 // takes them from the client.
@@ -48,10 +44,10 @@ inline double PhaseOffsetSeconds(int samples) {
 // one starts where the plain query does. Empty variants (audio too short for that phase) are
 // dropped, as the server refuses them; every path drops them alike, so answers stay the same.
 // Each carries its bit weights when the result has them (FingerprintOptions::bit_weights).
-ItemVariants TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result);
+QueryVersions TakePhaseVariants(const FingerprintOptions& options, FingerprintResult* result);
 // Moves result->speed_variants out as (factor, items), in the order of options.speed_factors,
 // dropping empty ones likewise.
-ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result);
+QueryVersions TakeSpeedVariants(const FingerprintOptions& options, FingerprintResult* result);
 
 // With options.defer_variants: how many variants ComputeDeferredVariants + TakePhaseVariants +
 // TakeSpeedVariants yield at most (the phases, the noise-reduced one and its phases, the
@@ -59,18 +55,13 @@ ItemVariants TakeSpeedVariants(const FingerprintOptions& options, FingerprintRes
 // audio too short for its phase is ever dropped, and audio that short has too few items to match.
 int DeferredVariantCount(const FingerprintOptions& options);
 
-// A result's deferred variants, as DeferVariants computes them.
-struct DeferredItemVariants {
-  ItemVariants phase;   // as TakePhaseVariants hands them out
-  ItemVariants speed;   // as TakeSpeedVariants hands them out
-  QueryRefiner refine;  // over the same audio (common/fingerprint_types.h)
-};
-
 // The computation of a result's deferred variants, for later: takes result->deferred_pcm and
-// returns a function that computes them (ComputeDeferredVariants) and hands them out, with a
-// refiner over the same audio. Meant to be called at most once. `name` is used in messages.
-std::function<absl::StatusOr<DeferredItemVariants>()> DeferVariants(
-    const std::string& name, const FingerprintOptions& options, FingerprintResult* result);
+// returns a function that computes them (ComputeDeferredVariants) and hands them out as
+// TakePhaseVariants and TakeSpeedVariants do, with a refiner over the same audio. Meant to be
+// called at most once. `name` is used in messages.
+std::function<absl::StatusOr<DeferredVariants>()> DeferVariants(const std::string& name,
+                                                                const FingerprintOptions& options,
+                                                                FingerprintResult* result);
 
 }  // namespace trainspotter
 

@@ -45,21 +45,6 @@ struct MatcherOptions {
   int approximate_stride = 8;
 };
 
-// Versions of a query: (start seconds or speed factor, items with their bit weights if any).
-using QueryVersions = std::vector<std::pair<double, WeightedItems>>;
-
-// Variants of a query (see MatchQuery) that a caller computes on demand.
-struct DeferredVariants {
-  QueryVersions phase_variants;
-  QueryVersions speed_variants;
-  // Optional: the query's audio fingerprinted again at `speed` (times as fast), without its
-  // first `skip_samples` samples at kFingerprintSampleRate. The look-alike screen tries such
-  // versions, between the cascade's speeds and phases, before it demotes a member whose bit
-  // errors the query's noise does not explain: a copy re-played at a speed between two of the
-  // speed variants, or cut off their item grid, agrees far better at its own speed and phase.
-  QueryRefiner refine;
-};
-
 struct MatchQuery {
   std::vector<uint32_t> items;
   // Optional bit weights of `items` (common/fingerprint_types.h: 32 per item, or empty = every

@@ -38,7 +38,7 @@ absl::Status ValidateWeights(const std::string& what, const std::vector<uint8_t>
                                                  " bytes for ", items, " items (16 per item)"));
 }
 
-absl::Status ValidatePhaseVariants(const ItemVariants& variants) {
+absl::Status ValidatePhaseVariants(const QueryVersions& variants) {
   if (variants.size() > static_cast<size_t>(kMaxPhaseVariants)) {
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxPhaseVariants, " phase variants, got ", variants.size()));
@@ -131,12 +131,7 @@ absl::StatusOr<QueryOutcome> QueryEngine::MatchAudio(absl::string_view bytes,
   variants.weights = std::move(fp.weights);
   if (fp.variants_deferred()) {
     variants.deferred_count = DeferredVariantCount(options);
-    variants.deferred =
-        [compute = DeferVariants(name, options, &fp)]() -> absl::StatusOr<DeferredVariants> {
-      TS_ASSIGN_OR_RETURN(auto computed, compute());
-      return DeferredVariants{std::move(computed.phase), std::move(computed.speed),
-                              std::move(computed.refine)};
-    };
+    variants.deferred = DeferVariants(name, options, &fp);
   } else {  // too long to hold: computed while it streamed
     variants.phase = TakePhaseVariants(options, &fp);
     variants.speed = TakeSpeedVariants(options, &fp);

@@ -30,8 +30,8 @@ inline constexpr int kMaxPhaseVariants = 8;
 // Optional fingerprints of the same query audio, tried in this order when the plain fingerprint
 // finds no member (MatchQuery's cascade).
 struct QueryVariants {
-  ItemVariants phase;  // (start seconds, items): sub-item phases
-  ItemVariants speed;  // (factor, items): other speeds
+  QueryVersions phase;  // (start seconds, items): sub-item phases
+  QueryVersions speed;  // (factor, items): other speeds
   // The plain fingerprint's bit weights (common/fingerprint_types.h), if known; empty = every
   // bit at full weight.
   std::vector<uint8_t> weights;
@@ -86,7 +86,7 @@ class QueryEngine {
 absl::Status ValidateSpeedFactors(const std::vector<double>& factors);
 // Checks phase variants (at most kMaxPhaseVariants, each starting in [0, 1) s with at least one
 // item): INVALID_ARGUMENT naming the bad one.
-absl::Status ValidatePhaseVariants(const ItemVariants& variants);
+absl::Status ValidatePhaseVariants(const QueryVersions& variants);
 
 }  // namespace trainspotter
 

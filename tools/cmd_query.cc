@@ -171,12 +171,7 @@ int RunQuery(int argc, char** argv) {
       q.weights = std::move(fp->weights);
       if (fp->variants_deferred()) {
         q.deferred_versions = DeferredVariantCount(fo);
-        q.deferred_variants =
-            [compute = DeferVariants(o.file, fo, &*fp)]() -> absl::StatusOr<DeferredVariants> {
-          TS_ASSIGN_OR_RETURN(auto variants, compute());
-          return DeferredVariants{std::move(variants.phase), std::move(variants.speed),
-                                  std::move(variants.refine)};
-        };
+        q.deferred_variants = DeferVariants(o.file, fo, &*fp);
       } else {  // too long to hold: computed while it streamed
         q.phase_variants = TakePhaseVariants(fo, &*fp);
         q.speed_variants = TakeSpeedVariants(fo, &*fp);

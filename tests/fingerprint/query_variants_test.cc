@@ -25,7 +25,7 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   result.noise_reduced_items = {9, 9};
   result.noise_reduced_phase_variants = {{}, {10}, {11}};
   result.speed_variants = {{4}, {5}, {}, {7}};
-  ItemVariants phase = TakePhaseVariants(options, &result);
+  QueryVersions phase = TakePhaseVariants(options, &result);
   // The noise-reduced fingerprint comes next, on the plain query's timing, then its phases.
   ASSERT_EQ(phase.size(), 5u);
   EXPECT_DOUBLE_EQ(phase[0].first, 341.0 / 11025);
@@ -40,7 +40,7 @@ TEST(QueryVariantsTest, TakeKeepsOrderConvertsOffsetsAndDropsEmpty) {
   EXPECT_EQ(phase[4].second.items, std::vector<uint32_t>{11});
   EXPECT_TRUE(result.noise_reduced_items.empty());
   EXPECT_TRUE(result.noise_reduced_phase_variants.empty());
-  ItemVariants speed = TakeSpeedVariants(options, &result);
+  QueryVersions speed = TakeSpeedVariants(options, &result);
   ASSERT_EQ(speed.size(), 3u);
   EXPECT_DOUBLE_EQ(speed[0].first, kQuerySpeedFactors[0]);
   EXPECT_DOUBLE_EQ(speed[2].first, kQuerySpeedFactors[3]);
@@ -69,7 +69,7 @@ TEST(QueryVariantsTest, EachVersionCarriesItsOwnWeights) {
   result.noise_reduced_weights = std::vector<uint8_t>(32, 9);
   result.noise_reduced_phase_variants = {{10}, {11}, {12}};
   result.noise_reduced_phase_weights = {std::vector<uint8_t>(32, 10)};  // not one per variant
-  ItemVariants phase = TakePhaseVariants(options, &result);
+  QueryVersions phase = TakePhaseVariants(options, &result);
   ASSERT_EQ(phase.size(), 6u);
   EXPECT_EQ(phase[0].second.weights, std::vector<uint8_t>(32, 1));
   EXPECT_EQ(phase[1].second.weights, std::vector<uint8_t>(32, 3));
@@ -101,8 +101,8 @@ TEST(QueryVariantsTest, TheRefinerFingerprintsTheHeldAudioAtAnySpeedAndPhase) {
   auto variants = compute();
   ASSERT_TRUE(variants.ok()) << variants.status();
   ASSERT_TRUE(variants->refine);
-  ASSERT_FALSE(variants->speed.empty());
-  ASSERT_FALSE(variants->phase.empty());
+  ASSERT_FALSE(variants->speed_variants.empty());
+  ASSERT_FALSE(variants->phase_variants.empty());
 
   auto at = [&](double speed, int skip) {
     auto items = variants->refine(speed, skip);
@@ -110,9 +110,9 @@ TEST(QueryVariantsTest, TheRefinerFingerprintsTheHeldAudioAtAnySpeedAndPhase) {
     return items.ok() ? *items : std::vector<uint32_t>();
   };
   EXPECT_EQ(at(1.0, 0), plain);
-  EXPECT_EQ(at(variants->speed[0].first, 0), variants->speed[0].second.items);
-  EXPECT_DOUBLE_EQ(variants->phase[0].first, PhaseOffsetSeconds(kQueryPhaseOffsets[0]));
-  EXPECT_EQ(at(1.0, kQueryPhaseOffsets[0]), variants->phase[0].second.items);
+  EXPECT_EQ(at(variants->speed_variants[0].first, 0), variants->speed_variants[0].second.items);
+  EXPECT_DOUBLE_EQ(variants->phase_variants[0].first, PhaseOffsetSeconds(kQueryPhaseOffsets[0]));
+  EXPECT_EQ(at(1.0, kQueryPhaseOffsets[0]), variants->phase_variants[0].second.items);
   const std::vector<uint32_t> between = at(1.005, 0);
   EXPECT_FALSE(between.empty());
   EXPECT_NE(between, plain);

@@ -18,7 +18,7 @@ TEST(QueryEngineTest, ValidatePhaseVariants) {
   EXPECT_TRUE(absl::IsInvalidArgument(ValidatePhaseVariants({Phase(-0.001, {1})})));
   EXPECT_TRUE(absl::IsInvalidArgument(ValidatePhaseVariants({Phase(1.0, {1})})));
   EXPECT_TRUE(absl::IsInvalidArgument(ValidatePhaseVariants({Phase(0.03, {})})));
-  ItemVariants many(kMaxPhaseVariants + 1, Phase(0.03, {1}));
+  QueryVersions many(kMaxPhaseVariants + 1, Phase(0.03, {1}));
   EXPECT_TRUE(absl::IsInvalidArgument(ValidatePhaseVariants(many)));
   many.pop_back();
   EXPECT_TRUE(ValidatePhaseVariants(many).ok());
